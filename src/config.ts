@@ -1,0 +1,111 @@
+import { resolve } from 'node:path';
+
+/**
+ * The one typed, frozen configuration, built from flags > environment > defaults.
+ * Only this module reads process.env. Admin settings that change at run time (anonymous access,
+ * preferred providers, retention...) live in the database instead: see core/settings.ts.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** null: the embedded SQLite file under dataDir. */
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  adminPassword: string | null;
+  /** Largest request body accepted on API routes (bytes); larger bodies get 413. */
+  bodyLimit: number;
+  /** How many tasks the built-in runner processes at once. */
+  runnerConcurrency: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Trust X-Forwarded-For from a reverse proxy when computing the client IP (rate limits, throttling). */
+  trustProxy: boolean;
+}
+
+interface KeySpec {
+  env: string;
+  flag: string;
+  parse: (raw: string, key: string) => unknown;
+}
+
+export class ConfigError extends Error {}
+
+const int = (min: number, max: number) => (raw: string, key: string) => {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${key} must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${key} must be between ${min} and ${max}, got ${n}`);
+  return n;
+};
+const str = (raw: string) => raw;
+const bool = (raw: string, key: string) => {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${key} must be true or false, got "${raw}"`);
+};
+const oneOf =
+  (...values: string[]) =>
+  (raw: string, key: string) => {
+    if (!values.includes(raw)) throw new ConfigError(`${key} must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw;
+  };
+const databaseUrl = (raw: string, key: string) => {
+  if (raw === '' || raw.startsWith('sqlite:')) return raw === '' ? null : raw;
+  if (/^postgres(ql)?:\/\//.test(raw)) return raw;
+  throw new ConfigError(`${key} must be a postgres:// URL (or empty for the embedded SQLite), got "${raw}"`);
+};
+
+const SPECS: Record<keyof Config, KeySpec> = {
+  host: { env: 'TASKPROC_HOST', flag: 'host', parse: str },
+  port: { env: 'TASKPROC_PORT', flag: 'port', parse: int(0, 65535) },
+  dataDir: { env: 'TASKPROC_DATA_DIR', flag: 'data-dir', parse: (raw) => resolve(raw) },
+  databaseUrl: { env: 'TASKPROC_DATABASE_URL', flag: 'database-url', parse: databaseUrl },
+  redisUrl: { env: 'TASKPROC_REDIS_URL', flag: 'redis-url', parse: (raw) => (raw === '' ? null : raw) },
+  adminPassword: { env: 'TASKPROC_ADMIN_PASSWORD', flag: 'admin-password', parse: (raw) => (raw === '' ? null : raw) },
+  bodyLimit: { env: 'TASKPROC_BODY_LIMIT', flag: 'body-limit', parse: int(1024, 1024 * 1024 * 1024) },
+  runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
+  logLevel: {
+    env: 'TASKPROC_LOG_LEVEL',
+    flag: 'log-level',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  trustProxy: { env: 'TASKPROC_TRUST_PROXY', flag: 'trust-proxy', parse: bool },
+};
+
+export const DEFAULTS: Readonly<Config> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: resolve('./data'),
+  databaseUrl: null,
+  redisUrl: null,
+  adminPassword: null,
+  bodyLimit: 8 * 1024 * 1024,
+  runnerConcurrency: 2,
+  logLevel: 'info',
+  trustProxy: false,
+});
+
+/** The flags every command accepts (for node:util parseArgs), all taking a string value. */
+export const CONFIG_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(
+  Object.values(SPECS).map((s) => [s.flag, { type: 'string' as const }]),
+);
+
+/** Builds the Config from parsed flag values and an environment. Throws ConfigError naming the bad key. */
+export function buildConfig(flags: Record<string, unknown>, env: Record<string, string | undefined>): Config {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, spec] of Object.entries(SPECS)) {
+    const fromFlag = flags[spec.flag];
+    if (typeof fromFlag === 'string') out[key] = spec.parse(fromFlag, `--${spec.flag}`);
+    else if (env[spec.env] !== undefined) out[key] = spec.parse(env[spec.env] as string, spec.env);
+  }
+  return Object.freeze(out) as unknown as Config;
+}
+
+/** Test and tool helper: a Config with overrides on top of the defaults. */
+export function configWith(overrides: Partial<Config>): Config {
+  return Object.freeze({ ...DEFAULTS, ...overrides });
+}
+
+/** The process environment; the one place that reads it. */
+export function processEnv(): Record<string, string | undefined> {
+  return process.env;
+}

@@ -1,0 +1,72 @@
+import type { Shape, ShapeDefaults, ShapeEnumValues, TaskIO } from './shapes.js';
+
+/**
+ * What a provider declares about itself. The task type gives the mandatory shapes; the provider
+ * gives optional slots, enum values and defaults (upstream's split, SEMANTICS.md §1).
+ */
+export interface ProviderInfo {
+  /** Unique provider id; what workers pass in providerIds[] and admins name in tasktype:set-provider. */
+  id: string;
+  name: string;
+  taskType: string;
+  /** Seconds; used for completionExpectedAt and for the lease of a claimed task. */
+  expectedRuntime: number;
+  optionalInputShape: Shape;
+  inputShapeEnumValues: ShapeEnumValues;
+  inputShapeDefaults: ShapeDefaults;
+  optionalInputShapeEnumValues: ShapeEnumValues;
+  optionalInputShapeDefaults: ShapeDefaults;
+  optionalOutputShape: Shape;
+  outputShapeEnumValues: ShapeEnumValues;
+  optionalOutputShapeEnumValues: ShapeEnumValues;
+}
+
+/** What the runner hands an in-process provider for one task. */
+export interface ProcessContext {
+  taskId: number;
+  userId: string | null;
+  /** Aborted when the task is cancelled or deleted, or the server shuts down. */
+  signal: AbortSignal;
+  /** Progress in 0..1; values outside are ignored. */
+  reportProgress(progress: number): void;
+}
+
+/**
+ * An in-process provider: runs inside the server, picked by the built-in runner.
+ * `process` returns the output (validated against the output shape before it is stored) or throws;
+ * a thrown `ProviderError` may carry a message meant for the user.
+ */
+export interface InProcessProvider extends ProviderInfo {
+  process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO>;
+  /** False while the provider cannot work (e.g. a misconfigured back end); its type then drops out of /tasktypes. */
+  isAvailable?(): boolean;
+}
+
+/** Thrown by a provider to fail a task with a technical message and, optionally, one for the user. */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly userFacingMessage: string | null = null,
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+/** Fills the optional parts of a ProviderInfo with empty maps. */
+export function providerInfo(
+  p: Pick<ProviderInfo, 'id' | 'name' | 'taskType'> & Partial<ProviderInfo>,
+): ProviderInfo {
+  return {
+    expectedRuntime: 60,
+    optionalInputShape: {},
+    inputShapeEnumValues: {},
+    inputShapeDefaults: {},
+    optionalInputShapeEnumValues: {},
+    optionalInputShapeDefaults: {},
+    optionalOutputShape: {},
+    outputShapeEnumValues: {},
+    optionalOutputShapeEnumValues: {},
+    ...p,
+  };
+}

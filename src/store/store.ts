@@ -1,0 +1,130 @@
+import type { TaskIO } from '../core/shapes.js';
+import type { NewTask, Task } from '../core/task.js';
+
+/**
+ * Who may see a task: a user, an anonymous caller (by the hash of its session cookie), or nobody
+ * in particular (an ExApp acting without a user: userId and anonKey both null).
+ */
+export interface TaskOwner {
+  userId: string | null;
+  anonKey: string | null;
+}
+
+export interface TaskFilter {
+  owner: TaskOwner;
+  type?: string;
+  appId?: string;
+  customId?: string;
+}
+
+export interface ClaimRequest {
+  /** Task types to claim from; an empty list claims nothing. */
+  types: string[];
+  limit: number;
+  leaseOwner: string;
+  leaseExpiresAt: number;
+  now: number;
+}
+
+export interface TaskResult {
+  status: 3 | 4; // SUCCESSFUL | FAILED
+  output: TaskIO | null;
+  errorMessage: string | null;
+  userFacingErrorMessage: string | null;
+  progress: number | null;
+  now: number;
+}
+
+/**
+ * Task persistence. Every status change is a conditional update on the expected current status
+ * (and lease owner when given); a method returns undefined when the condition did not hold, so
+ * callers turn that into a typed error. No method exposes a connection or a transaction.
+ */
+export interface TaskStore {
+  /** Inserts and commits; the returned task has its id. */
+  createTask(task: NewTask): Promise<Task>;
+  getTask(id: number): Promise<Task | undefined>;
+  /** The owner's tasks matching the filter, by id ascending. */
+  listTasks(filter: TaskFilter): Promise<Task[]>;
+  /** Deletes the task if the owner matches; true when a row was removed. */
+  deleteTask(id: number, owner: TaskOwner): Promise<boolean>;
+  /** SCHEDULED or RUNNING → CANCELLED for the owner's task. Undefined when it is not the owner's. Final tasks come back unchanged. */
+  cancelTask(id: number, owner: TaskOwner, now: number): Promise<Task | undefined>;
+  /** Atomically moves up to `limit` of the oldest SCHEDULED tasks of the given types to RUNNING under a lease. */
+  claimTasks(req: ClaimRequest): Promise<Task[]>;
+  /**
+   * Records progress on a RUNNING task (and extends its lease when `leaseExpiresAt` is given).
+   * With `leaseOwner` set, only that lease holder may do it. Undefined when the condition failed.
+   */
+  setProgress(id: number, progress: number, now: number, leaseOwner: string | null, leaseExpiresAt: number | null): Promise<Task | undefined>;
+  /** RUNNING (or SCHEDULED) → SUCCESSFUL/FAILED, only under the given lease owner when set. Undefined when the condition failed. */
+  finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined>;
+  /**
+   * RUNNING tasks whose lease ended before `now`: back to SCHEDULED when `attempts` < maxAttempts,
+   * else FAILED with `failMessage`. Returns the tasks that failed (for webhooks) and the count re-queued.
+   */
+  expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }>;
+  /** RUNNING tasks leased by an owner whose name starts with `prefix` go back to SCHEDULED (a restarted single node). */
+  releaseLeases(prefix: string, now: number): Promise<number>;
+  /** Deletes up to `limit` tasks last updated before `cutoff` with allowCleanup; returns their ids. */
+  deleteTasksUpdatedBefore(cutoff: number, limit: number): Promise<number[]>;
+  /** Counts SCHEDULED and RUNNING tasks, of the given types or of all when the list is empty. */
+  queueStats(types: string[]): Promise<{ scheduled: number; running: number }>;
+}
+
+export interface User {
+  id: string;
+  displayName: string;
+  passwordHash: string | null;
+  isAdmin: boolean;
+  isGuest: boolean;
+  enabled: boolean;
+  /** Bumped whenever credentials or the enabled flag change, so auth caches drop stale entries. */
+  authEpoch: number;
+  createdAt: number;
+}
+
+export interface AppPassword {
+  id: number;
+  userId: string;
+  /** sha-256 hex of the token; the token itself is never stored. */
+  tokenHash: string;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface UserStore {
+  /** Throws DomainError('bad_request') when the id is taken. */
+  createUser(user: Omit<User, 'authEpoch'>): Promise<User>;
+  getUser(id: string): Promise<User | undefined>;
+  listUsers(): Promise<User[]>;
+  /** Applies the given changes and bumps authEpoch. Undefined when the user does not exist. */
+  updateUser(id: string, changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled'>>): Promise<User | undefined>;
+  /** Removes the user, its app passwords and its tasks. */
+  deleteUser(id: string): Promise<boolean>;
+  countUsers(): Promise<number>;
+  createAppPassword(p: Omit<AppPassword, 'id' | 'lastUsedAt'>): Promise<AppPassword>;
+  findAppPassword(tokenHash: string): Promise<AppPassword | undefined>;
+  listAppPasswords(userId: string): Promise<AppPassword[]>;
+  /** Deletes one app password (by id) or all of a user's (id omitted), and bumps the user's authEpoch. Returns how many. */
+  revokeAppPasswords(userId: string, id?: number): Promise<number>;
+  touchAppPassword(id: number, now: number): Promise<void>;
+}
+
+/** Admin settings: a key → JSON value map. */
+export interface SettingsStore {
+  getSetting<T>(key: string): Promise<T | undefined>;
+  setSetting(key: string, value: unknown): Promise<void>;
+  deleteSetting(key: string): Promise<void>;
+  allSettings(): Promise<Record<string, unknown>>;
+}
+
+export interface Store {
+  tasks: TaskStore;
+  users: UserStore;
+  settings: SettingsStore;
+  /** Applies pending migrations; refuses a schema newer than this code knows. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,5 +1,5 @@
 import type { TaskIO } from '../core/shapes.js';
-import type { NewTask, Task } from '../core/task.js';
+import type { NewTask, Task, TaskStatus } from '../core/task.js';
 
 /**
  * Who may see a task: a user, an anonymous caller (by the hash of its session cookie), or nobody
@@ -17,6 +17,15 @@ export interface TaskFilter {
   customId?: string;
 }
 
+/** What `taskproc task:list` asks for: tasks of every owner, optionally narrowed. */
+export interface AdminTaskFilter {
+  userId?: string;
+  status?: TaskStatus;
+  type?: string;
+  /** At most this many, newest (highest id) first. */
+  limit: number;
+}
+
 export interface ClaimRequest {
   /** Task types to claim from; an empty list claims nothing. */
   types: string[];
@@ -24,6 +33,8 @@ export interface ClaimRequest {
   leaseOwner: string;
   leaseExpiresAt: number;
   now: number;
+  /** Sets started_at (the built-in runner does, as upstream's synchronous runs do; ExApp claims do not). */
+  startedAt?: number;
 }
 
 export interface TaskResult {
@@ -46,6 +57,8 @@ export interface TaskStore {
   getTask(id: number): Promise<Task | undefined>;
   /** The owner's tasks matching the filter, by id ascending. */
   listTasks(filter: TaskFilter): Promise<Task[]>;
+  /** Tasks of any owner matching the filter, newest first, at most `filter.limit`. For admin commands. */
+  adminListTasks(filter: AdminTaskFilter): Promise<Task[]>;
   /** Deletes the task if the owner matches; true when a row was removed. */
   deleteTask(id: number, owner: TaskOwner): Promise<boolean>;
   /** SCHEDULED or RUNNING → CANCELLED for the owner's task. Undefined when it is not the owner's. Final tasks come back unchanged. */
@@ -56,7 +69,16 @@ export interface TaskStore {
    * Records progress on a RUNNING task (and extends its lease when `leaseExpiresAt` is given).
    * With `leaseOwner` set, only that lease holder may do it. Undefined when the condition failed.
    */
-  setProgress(id: number, progress: number, now: number, leaseOwner: string | null, leaseExpiresAt: number | null): Promise<Task | undefined>;
+  setProgress(
+    id: number,
+    progress: number,
+    now: number,
+    leaseOwner: string | null,
+    leaseExpiresAt: number | null,
+    completionExpectedAt: number | null,
+  ): Promise<Task | undefined>;
+  /** Moves the lease end of a RUNNING task held by `leaseOwner`, changing nothing else. False when it is not held. */
+  extendLease(id: number, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<boolean>;
   /** RUNNING (or SCHEDULED) → SUCCESSFUL/FAILED, only under the given lease owner when set. Undefined when the condition failed. */
   finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined>;
   /**

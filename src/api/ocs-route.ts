@@ -1,0 +1,90 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../core/errors.js';
+import type { Caller } from '../core/task-service.js';
+import type { User } from '../store/store.js';
+import { type AuthMode, type CallerDeps, resolveCaller } from './caller.js';
+import { chooseFormat, type OcsFormat, type OcsReply, type OcsVersion, renderError, renderOcs } from './ocs.js';
+import { mergeParams } from './php-params.js';
+import { requestBody } from './request-body.js';
+
+export interface OcsContext {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  version: OcsVersion;
+  params: Record<string, unknown>;
+  caller: Caller;
+  user: User | null;
+  /** Headers to add to the reply, success or error (rate-limit headers). */
+  headers: Record<string, string>;
+}
+
+export interface OcsResult {
+  status?: number;
+  data: unknown;
+}
+
+/** A handler that has written the reply itself (raw file bytes) returns this. */
+export const RAW_REPLY = Symbol('raw reply');
+
+export interface OcsRoute {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Path below /ocs/v{1,2}.php, with Fastify placeholders (`/taskprocessing/task/:id`). */
+  path: string;
+  auth: AuthMode;
+  handler(ctx: OcsContext): Promise<OcsResult | typeof RAW_REPLY>;
+  /** Upstream's text for unexpected errors differs by route ("Internal error" / "Internal server error"). */
+  internalErrorMessage?: string;
+}
+
+export interface OcsRouteDeps extends CallerDeps {
+  bodyLimit: number;
+  log: { error(obj: object, msg: string): void };
+}
+
+export function send(reply: FastifyReply, out: OcsReply): FastifyReply {
+  reply.code(out.httpStatus).headers(out.headers);
+  return reply.send(out.body);
+}
+
+/** Wraps a route: body and parameters, format, caller, then the handler; every outcome in the envelope. */
+export function ocsHandler(route: OcsRoute, version: OcsVersion, deps: OcsRouteDeps) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const query = (req.query ?? {}) as Record<string, unknown>;
+    let format: OcsFormat = chooseFormat(query.format, req.headers.accept);
+    const headers: Record<string, string> = {};
+    try {
+      const body = await requestBody(req, deps.bodyLimit);
+      const params = mergeParams(query, body, (req.params ?? {}) as Record<string, unknown>);
+      format = chooseFormat(params.format, req.headers.accept);
+      const resolved = await resolveCaller(req, route.auth, deps);
+      if (resolved.setCookie) headers['set-cookie'] = resolved.setCookie;
+      const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, headers };
+      const result = await route.handler(ctx);
+      if (result === RAW_REPLY) return reply;
+      return send(reply, renderOcs({ version, format, status: result.status ?? 200, data: result.data, headers }));
+    } catch (err) {
+      return sendError(reply, err, version, format, headers, deps, route.internalErrorMessage);
+    }
+  };
+}
+
+export function sendError(
+  reply: FastifyReply,
+  err: unknown,
+  version: OcsVersion,
+  format: OcsFormat,
+  headers: Record<string, string>,
+  deps: Pick<OcsRouteDeps, 'log'>,
+  internalMessage = 'Internal error',
+): FastifyReply {
+  let domain: DomainError;
+  if (err instanceof DomainError) domain = err;
+  else {
+    deps.log.error({ err }, 'unexpected error');
+    domain = new DomainError('internal', internalMessage);
+  }
+  if (domain.headers) Object.assign(headers, domain.headers);
+  const out = renderError(domain, version, format);
+  out.headers = { ...headers, ...out.headers };
+  return send(reply, out);
+}

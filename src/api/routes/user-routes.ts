@@ -1,0 +1,132 @@
+import type { Clock } from '../../core/clock.js';
+import { DomainError } from '../../core/errors.js';
+import type { RateLimiter } from '../../core/rate-limit.js';
+import type { SettingsService } from '../../core/settings.js';
+import type { TaskService } from '../../core/task-service.js';
+import type { TaskStore } from '../../store/store.js';
+import type { OcsContext, OcsRoute } from '../ocs-route.js';
+import { arrayParam, boolParam, phpIntCast, stringListParam, stringParam } from '../php-params.js';
+import { taskJson } from '../task-json.js';
+
+export interface UserRouteDeps {
+  service: TaskService;
+  tasks: TaskStore;
+  limiter: RateLimiter;
+  settings: SettingsService;
+  clock: Clock;
+}
+
+/** Upstream's limits on schedule: 20 per 120 s per user; 5 per 120 s per IP for anonymous callers (30.0). */
+export const SCHEDULE_LIMITS = Object.freeze({ user: 20, anonymous: 5, windowSeconds: 120 });
+
+const TP = '/taskprocessing';
+
+/** The user routes of API.md §4.1 and §4.2, with the documentation page's aliases (§8). */
+export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
+  const { service } = deps;
+  const getTask = async (ctx: OcsContext) => ({ data: { task: taskJson(await service.get(ctx.caller, routeId(ctx, 'id'))) } });
+  const cancel = (name: string) => async (ctx: OcsContext) => ({
+    data: { task: taskJson(await service.cancel(ctx.caller, routeId(ctx, name))) },
+  });
+  return [
+    {
+      method: 'GET',
+      path: `${TP}/tasktypes`,
+      auth: 'user',
+      handler: async (ctx) => {
+        const types = await service.taskTypesJson(ctx.caller);
+        return { data: { types: Object.keys(types).length === 0 ? [] : types } };
+      },
+    },
+    {
+      method: 'POST',
+      path: `${TP}/schedule`,
+      auth: 'user-or-anonymous',
+      internalErrorMessage: 'Internal server error',
+      handler: async (ctx) => {
+        await enforceScheduleLimit(ctx, deps);
+        const p = ctx.params;
+        const task = await service.schedule(ctx.caller, {
+          input: arrayParam(p, 'input', { required: true }) as Record<string, unknown>,
+          type: stringParam(p, 'type', { required: true }) as string,
+          appId: stringParam(p, 'appId', { required: true }) as string,
+          customId: stringParam(p, 'customId', { default: '' }) ?? '',
+          webhookUri: stringParam(p, 'webhookUri', { nullable: true }) ?? null,
+          webhookMethod: stringParam(p, 'webhookMethod', { nullable: true }) ?? null,
+          includeWatermark: boolParam(p, 'includeWatermark', true),
+        });
+        return { data: { task: taskJson(task) } };
+      },
+    },
+    { method: 'GET', path: `${TP}/task/:id`, auth: 'user-or-anonymous', handler: getTask },
+    { method: 'POST', path: `${TP}/task/:id`, auth: 'user-or-anonymous', handler: getTask },
+    {
+      method: 'DELETE',
+      path: `${TP}/task/:id`,
+      auth: 'user',
+      handler: async (ctx) => {
+        await service.delete(ctx.caller, routeId(ctx, 'id'));
+        return { data: null };
+      },
+    },
+    {
+      method: 'GET',
+      path: `${TP}/tasks/app/:appId`,
+      auth: 'user',
+      handler: async (ctx) => {
+        const customId = stringParam(ctx.params, 'customId', { nullable: true }) ?? undefined;
+        const tasks = await service.listByApp(ctx.caller, String(ctx.params.appId), customId);
+        return { data: { tasks: tasks.map(taskJson) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: `${TP}/tasks`,
+      auth: 'user',
+      handler: async (ctx) => {
+        const type = stringParam(ctx.params, 'taskType', { nullable: true }) ?? undefined;
+        const customId = stringParam(ctx.params, 'customId', { nullable: true }) ?? undefined;
+        const tasks = await service.list(ctx.caller, { ...(type ? { type } : {}), ...(customId !== undefined ? { customId } : {}) });
+        return { data: { tasks: tasks.map(taskJson) } };
+      },
+    },
+    { method: 'POST', path: `${TP}/tasks/:taskId/cancel`, auth: 'user', handler: cancel('taskId') },
+    { method: 'POST', path: `${TP}/task/:id/cancel`, auth: 'user', handler: cancel('id') },
+    {
+      method: 'GET',
+      path: `${TP}/queue_stats`,
+      auth: 'admin',
+      handler: async (ctx) => {
+        const types = ctx.params.taskTypeIds === undefined ? [] : stringListParam(ctx.params, 'taskTypeIds');
+        return { data: await deps.tasks.queueStats(types) };
+      },
+    },
+  ];
+}
+
+/** Route ids are cast the PHP way: "abc" is 0 and finds nothing. */
+export function routeId(ctx: OcsContext, name: string): number {
+  return phpIntCast(String(ctx.params[name] ?? ''));
+}
+
+/**
+ * Every schedule call counts, allowed or not (upstream's UserRateLimit). We add the
+ * X-RateLimit-* headers and Retry-After, which upstream does not send.
+ */
+async function enforceScheduleLimit(ctx: OcsContext, deps: UserRouteDeps): Promise<void> {
+  if (!(await deps.settings.get()).rateLimitEnabled) return;
+  const anonymous = ctx.caller.userId === null;
+  const key = anonymous ? `schedule:ip:${ctx.req.ip}` : `schedule:user:${ctx.caller.userId}`;
+  const limit = anonymous ? SCHEDULE_LIMITS.anonymous : SCHEDULE_LIMITS.user;
+  const d = await deps.limiter.hit(key, limit, SCHEDULE_LIMITS.windowSeconds);
+  Object.assign(ctx.headers, {
+    'x-ratelimit-limit': String(d.limit),
+    'x-ratelimit-remaining': String(d.remaining),
+    'x-ratelimit-reset': String(d.resetAt),
+  });
+  if (!d.allowed) {
+    const err = new DomainError('rate_limited', 'Rate limit exceeded');
+    err.retryAfter = d.retryAfter;
+    throw err;
+  }
+}

@@ -1,0 +1,146 @@
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from './api/server.js';
+import { userRoutes } from './api/routes/user-routes.js';
+import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/authenticator.js';
+import { hashPassword, randomToken } from './auth/passwords.js';
+import type { Config } from './config.js';
+import { type Clock, systemClock, unixSeconds } from './core/clock.js';
+import { type FileAccess, NO_FILES } from './core/file-access.js';
+import type { InProcessProvider } from './core/provider.js';
+import { ProviderRegistry } from './core/provider-registry.js';
+import { MemoryRateLimiter, type RateLimiter } from './core/rate-limit.js';
+import { SettingsService } from './core/settings.js';
+import { TaskEvents } from './core/task-events.js';
+import { TaskService } from './core/task-service.js';
+import { TaskTypeRegistry } from './core/task-types.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+import { startMaintenance } from './workers/maintenance.js';
+import { Runner } from './workers/runner.js';
+
+export interface AppOptions {
+  config: Config;
+  /** In-process providers to register, in order (built-in ones from main, test ones from test/). */
+  providers: InProcessProvider[];
+  clock?: Clock;
+  files?: FileAccess;
+  loginThrottle?: LoginThrottleOptions;
+  /** Interval of the lease sweeper and the runner's idle poll; tests shorten them. */
+  leaseIntervalMs?: number;
+  runnerPollMs?: number;
+}
+
+export interface App {
+  config: Config;
+  store: Store;
+  server: FastifyInstance;
+  service: TaskService;
+  settings: SettingsService;
+  events: TaskEvents;
+  runner: Runner;
+  /** Set when this start created the admin user with a generated password (print it once). */
+  generatedAdminPassword: string | null;
+  /** Listens on the configured host and port; returns the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The composition root: every long-lived object is made here and nowhere else. */
+export async function createApp(opts: AppOptions): Promise<App> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const generatedAdminPassword = await ensureAdmin(store, config.adminPassword, clock);
+
+  const taskTypes = new TaskTypeRegistry();
+  const providers = new ProviderRegistry();
+  for (const p of opts.providers) providers.addInProcess(p);
+  const settings = new SettingsService(store.settings, clock);
+  const events = new TaskEvents();
+  const limiter: RateLimiter = new MemoryRateLimiter(clock);
+  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files: opts.files ?? NO_FILES, events, clock });
+  const authenticator = new Authenticator(store.users, limiter, clock, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
+
+  const server = await buildServer({
+    routes: userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
+    authenticator,
+    settings,
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    log: { error: (obj, msg) => server.log.error(obj, msg) },
+  });
+  const log = server.log;
+
+  // One node on SQLite: whatever this runner held when the process died is ours to run again.
+  const leaseOwner = 'runner:local';
+  await store.tasks.releaseLeases(leaseOwner, unixSeconds(clock));
+  const runner = new Runner({
+    store: store.tasks,
+    service,
+    taskTypes,
+    providers,
+    events,
+    clock,
+    log,
+    concurrency: config.runnerConcurrency,
+    leaseOwner,
+    pollMs: opts.runnerPollMs,
+  });
+  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, clock, log, leaseIntervalMs: opts.leaseIntervalMs });
+
+  let closed = false;
+  return {
+    config,
+    store,
+    server,
+    service,
+    settings,
+    events,
+    runner,
+    generatedAdminPassword,
+    async listen() {
+      await server.listen({ host: config.host, port: config.port });
+      runner.start();
+      const addr = server.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      return `http://${host}:${port}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      stopMaintenance();
+      await server.close();
+      await runner.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * First start: create `admin`, with the configured password or a generated one, unless an admin
+ * exists already (users added with the CLI before the first start do not count).
+ */
+async function ensureAdmin(store: Store, password: string | null, clock: Clock): Promise<string | null> {
+  const users = await store.users.listUsers();
+  if (users.some((u) => u.isAdmin || u.id === 'admin')) return null;
+  const chosen = password ?? randomToken(24);
+  await store.users.createUser({
+    id: 'admin',
+    displayName: 'admin',
+    passwordHash: await hashPassword(chosen),
+    isAdmin: true,
+    isGuest: false,
+    enabled: true,
+    createdAt: unixSeconds(clock),
+  });
+  return password === null ? chosen : null;
+}
+

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { unixSeconds } from '../core/clock.js';
+import { DomainError, notLoggedIn } from '../core/errors.js';
+import type { RateLimiter } from '../core/rate-limit.js';
+import type { User, UserStore } from '../store/store.js';
+import { tokenHash, verifyPassword } from './passwords.js';
+
+export interface LoginThrottleOptions {
+  /** Failed logins per IP allowed in the window before further attempts get 429. */
+  maxFailures: number;
+  windowSeconds: number;
+}
+
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = Object.freeze({ maxFailures: 10, windowSeconds: 900 });
+
+interface CacheEntry {
+  userId: string;
+  authEpoch: number;
+  verifiedAt: number;
+}
+
+/** How long a verified credential is trusted without running argon2 again (the user row is still read). */
+const CACHE_TTL_MS = 10 * 60 * 1000;
+const CACHE_MAX = 10_000;
+
+/**
+ * Checks HTTP Basic credentials (login + password, or login + app password) and Bearer app
+ * passwords. argon2 runs once per distinct credential: a verified header is cached by its sha-256
+ * together with the user's authEpoch, which every password, app-password or enabled change bumps,
+ * so a change made by an admin command in another process is seen on the next request.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, CacheEntry>();
+
+  constructor(
+    private readonly users: UserStore,
+    private readonly limiter: RateLimiter,
+    private readonly clock: Clock,
+    private readonly throttle: LoginThrottleOptions = DEFAULT_LOGIN_THROTTLE,
+  ) {}
+
+  /** Resolves an Authorization header to an enabled user, or throws not_logged_in / login_throttled. */
+  async authenticate(authorization: string, ip: string): Promise<User> {
+    const key = createHash('sha256').update(authorization).digest('hex');
+    const cached = this.cache.get(key);
+    if (cached && this.clock.nowMs() - cached.verifiedAt < CACHE_TTL_MS) {
+      const user = await this.users.getUser(cached.userId);
+      if (user && user.enabled && user.authEpoch === cached.authEpoch) return user;
+      this.cache.delete(key);
+    }
+
+    const throttleKey = `login:${ip}`;
+    const state = await this.limiter.peek(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
+    if (!state.allowed) {
+      const err = new DomainError('login_throttled', 'Too many failed login attempts from this address; try again later');
+      err.retryAfter = state.retryAfter;
+      throw err;
+    }
+
+    const user = await this.verify(authorization);
+    if (!user) {
+      await this.limiter.hit(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
+      throw notLoggedIn();
+    }
+    if (!user.enabled) throw new DomainError('not_logged_in', 'Current user is not logged in (the account is disabled)');
+    await this.limiter.reset(throttleKey);
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, { userId: user.id, authEpoch: user.authEpoch, verifiedAt: this.clock.nowMs() });
+    return user;
+  }
+
+  private async verify(authorization: string): Promise<User | undefined> {
+    const [scheme, value = ''] = splitOnce(authorization.trim(), ' ');
+    if (/^bearer$/i.test(scheme)) return this.verifyAppPassword(null, value.trim());
+    if (!/^basic$/i.test(scheme)) return undefined;
+    const decoded = Buffer.from(value.trim(), 'base64').toString('utf8');
+    if (!decoded.includes(':')) return undefined;
+    const [login, password = ''] = splitOnce(decoded, ':');
+    if (login === '' || password === '') return undefined;
+    const byToken = await this.verifyAppPassword(login, password);
+    if (byToken) return byToken;
+    const user = await this.users.getUser(login);
+    if (!user?.passwordHash) return undefined;
+    return (await verifyPassword(user.passwordHash, password)) ? user : undefined;
+  }
+
+  private async verifyAppPassword(login: string | null, token: string): Promise<User | undefined> {
+    if (token.length < 32) return undefined;
+    const row = await this.users.findAppPassword(tokenHash(token));
+    if (!row || (login !== null && row.userId !== login)) return undefined;
+    await this.users.touchAppPassword(row.id, unixSeconds(this.clock));
+    return this.users.getUser(row.userId);
+  }
+}
+
+function splitOnce(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + sep.length)];
+}
+
+/** The hash an anonymous caller's session cookie is stored under. */
+export function anonKeyOf(cookie: string): string {
+  return createHash('sha256').update(`anon:${cookie}`).digest('hex');
+}

@@ -1,0 +1,163 @@
+import { parseArgs } from 'node:util';
+import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
+import { systemClock } from '../core/clock.js';
+import { openStore } from '../store/open-store.js';
+import { appPasswordCommands } from './app-password-commands.js';
+import { type Command, CommandError, UsageError } from './command.js';
+import { configCommands } from './config-commands.js';
+import { migrateCommand } from './migrate-command.js';
+import { taskCommands } from './task-commands.js';
+import { tasktypeCommands } from './tasktype-commands.js';
+import { userCommands } from './user-commands.js';
+
+/** Exit codes: 0 done, 1 the operation failed or was refused, 2 the command line was wrong. */
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+
+interface Entry {
+  name: string;
+  summary: string;
+  main(argv: string[]): Promise<number>;
+}
+
+const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands];
+
+const ENTRIES: Entry[] = [
+  {
+    name: 'serve',
+    summary: 'Start the server',
+    // Loaded on demand so admin commands start without the HTTP stack.
+    main: async (argv) => (await import('./serve.js')).serveCommand(argv),
+  },
+  ...STORE_COMMANDS.map((c) => ({ name: c.name, summary: c.summary, main: (argv: string[]) => runCommand(c, argv) })),
+];
+
+const print = (text: string) => void process.stdout.write(`${text}\n`);
+const printError = (text: string) => void process.stderr.write(`${text}\n`);
+
+/** The `taskproc` command line; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const at = commandIndex(argv);
+  const name = at === -1 ? undefined : argv[at];
+  const rest = argv.filter((_, i) => i !== at);
+  if (name === 'help') {
+    const topic = rest.find((arg) => !arg.startsWith('-'));
+    if (topic !== undefined) return main([topic, '--help']);
+  }
+  if (name === undefined || name === 'help') {
+    if (argv.length === 0 || name === 'help' || wantsHelp(argv)) {
+      print(overview());
+      return 0;
+    }
+    printError('Error: No command given.');
+    printError(overview());
+    return EXIT_USAGE;
+  }
+  const entry = ENTRIES.find((e) => e.name === name);
+  if (entry === undefined) {
+    printError(`Error: Unknown command "${name}". Run "taskproc help" for the list of commands.`);
+    return EXIT_USAGE;
+  }
+  return entry.main(rest);
+}
+
+/**
+ * The first positional word is the command, so configuration flags may come before it
+ * (`taskproc --data-dir /srv/tp user:list`). Only the config flags are known at this point:
+ * the command's own options are expected after its name.
+ */
+function commandIndex(argv: string[]): number {
+  const { tokens } = parseArgs({ args: argv, options: CONFIG_FLAGS, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional');
+  return first === undefined ? -1 : first.index;
+}
+
+function overview(): string {
+  const width = Math.max(...ENTRIES.map((e) => e.name.length));
+  return [
+    'Usage: taskproc <command> [options]',
+    '',
+    'Commands:',
+    ...ENTRIES.map((e) => `  ${e.name.padEnd(width)}  ${e.summary}`),
+    '',
+    'Run "taskproc <command> --help" for the options of a command.',
+  ].join('\n');
+}
+
+function usageOf(c: Command): string {
+  const configFlags = Object.keys(CONFIG_FLAGS).map((f) => `--${f}`);
+  return `Usage: taskproc ${c.usage}\n\nEvery command also takes the configuration flags (see taskproc serve --help):\n  ${configFlags.join(' ')}`;
+}
+
+function wantsHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+function usageError(c: Command, message: string): number {
+  printError(`Error: ${message}`);
+  printError(`Usage: taskproc ${c.usage.split('\n')[0]}`);
+  printError(`Run "taskproc ${c.name} --help" for details.`);
+  return EXIT_USAGE;
+}
+
+/** Parses, checks, opens and migrates the store, runs, and always closes the store again. */
+async function runCommand(c: Command, argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    print(usageOf(c));
+    return 0;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    const options = Object.fromEntries(Object.entries(c.options ?? {}).map(([k, o]) => [k, { type: o.type }]));
+    ({ values, positionals } = parseArgs({ args: argv, options: { ...CONFIG_FLAGS, ...options }, strict: true, allowPositionals: true }));
+  } catch (err) {
+    return usageError(c, (err as Error).message);
+  }
+  const names = c.args ?? [];
+  if (positionals.length < names.length) return usageError(c, `Missing argument <${names[positionals.length]}>`);
+  if (positionals.length > names.length) return usageError(c, `Unexpected argument "${positionals[names.length]}"`);
+  for (const [k, o] of Object.entries(c.options ?? {})) {
+    const v = values[k];
+    const problem = typeof v === 'string' ? o.check?.(v) : undefined;
+    if (problem !== undefined) return usageError(c, `--${k}: ${problem}`);
+  }
+
+  let config;
+  try {
+    config = buildConfig(values, processEnv());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printError(`Error: ${err.message}`);
+      return EXIT_FAILED;
+    }
+    throw err;
+  }
+
+  let store;
+  try {
+    store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  } catch (err) {
+    printError(`Error: cannot open the database: ${(err as Error).message}`);
+    return EXIT_FAILED;
+  }
+  try {
+    await store.migrate();
+    const args = Object.fromEntries(names.map((n, i) => [n, positionals[i] as string]));
+    await c.run({ args, values }, { config, store, env: processEnv(), clock: systemClock, print });
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(c, err.message);
+    if (err instanceof CommandError) {
+      printError(`Error: ${err.message}`);
+      for (const line of err.details) printError(line);
+      return EXIT_FAILED;
+    }
+    // Store errors (a taken user id, a database that is newer than this code) read as sentences too.
+    printError(`Error: ${err instanceof Error ? err.message : String(err)}`);
+    return EXIT_FAILED;
+  } finally {
+    await store.close();
+  }
+}

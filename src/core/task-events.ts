@@ -1,0 +1,34 @@
+import { EventEmitter } from 'node:events';
+import type { Task } from './task.js';
+
+/**
+ * In-process notifications after a change is committed: the runner and long-polling workers
+ * wake on `scheduled`, running work is aborted on `ended`. Listeners must not throw.
+ */
+export class TaskEvents {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    // Every parked long-poll adds a listener; there is no leak to warn about.
+    this.emitter.setMaxListeners(0);
+  }
+
+  scheduled(task: Task): void {
+    this.emitter.emit('scheduled', task);
+  }
+
+  /** A task reached a final state (success, failure, cancel) or was deleted. */
+  ended(task: Task): void {
+    this.emitter.emit('ended', task);
+  }
+
+  onScheduled(listener: (task: Task) => void): () => void {
+    this.emitter.on('scheduled', listener);
+    return () => this.emitter.off('scheduled', listener);
+  }
+
+  onEnded(listener: (task: Task) => void): () => void {
+    this.emitter.on('ended', listener);
+    return () => this.emitter.off('ended', listener);
+  }
+}

@@ -1,0 +1,146 @@
+import type { Clock } from './clock.js';
+import { unixSeconds } from './clock.js';
+import { badRequest, notFound, providerUnavailable, taskNotFound } from './errors.js';
+import { type FileAccess, fileAccessDenied, NO_USER_FILES_MESSAGE } from './file-access.js';
+import type { ProviderRegistry, RegisteredProvider } from './provider-registry.js';
+import type { SettingsService } from './settings.js';
+import type { TaskEvents } from './task-events.js';
+import type { TaskTypeDefinition, TaskTypeRegistry } from './task-types.js';
+import { type Task, TASK_STATUS } from './task.js';
+import { fileIdsIn, taskTypeJson, validateInput } from './validation.js';
+import type { TaskOwner, TaskStore } from '../store/store.js';
+
+/** Who is asking: a user, an anonymous caller (by cookie hash), or an ExApp without a user (all null). */
+export interface Caller extends TaskOwner {
+  isGuest: boolean;
+}
+
+export interface ScheduleParams {
+  type: string;
+  input: Record<string, unknown>;
+  appId: string;
+  customId: string;
+  webhookUri: string | null;
+  webhookMethod: string | null;
+  includeWatermark: boolean;
+}
+
+/** Column widths kept from upstream's schema, so data moves between the two without truncation. */
+const LIMITS = { appId: 255, customId: 255, webhookUri: 4000, webhookMethod: 64, type: 255 } as const;
+
+export interface TaskServiceDeps {
+  store: TaskStore;
+  taskTypes: TaskTypeRegistry;
+  providers: ProviderRegistry;
+  settings: SettingsService;
+  files: FileAccess;
+  events: TaskEvents;
+  clock: Clock;
+}
+
+/** The user-side operations of the API (SEMANTICS.md §1, §2, §5, §14). No HTTP here. */
+export class TaskService {
+  constructor(private readonly deps: TaskServiceDeps) {}
+
+  /** Task types that have an available provider and are not disabled, with the preferred provider's details. */
+  async availableTypes(): Promise<{ type: TaskTypeDefinition; provider: RegisteredProvider }[]> {
+    const settings = await this.deps.settings.get();
+    const out: { type: TaskTypeDefinition; provider: RegisteredProvider }[] = [];
+    for (const type of this.deps.taskTypes.all()) {
+      if (settings.typePreferences[type.id] === false) continue;
+      const provider = this.deps.providers.preferred(type.id, settings);
+      if (provider) out.push({ type, provider });
+    }
+    return out;
+  }
+
+  /** The /tasktypes map; guests get nothing unless the admin allows them. */
+  async taskTypesJson(caller: Caller): Promise<Record<string, unknown>> {
+    if (caller.isGuest && !(await this.deps.settings.get()).guestsAllowed) return {};
+    const out: Record<string, unknown> = {};
+    for (const { type, provider } of await this.availableTypes()) out[type.id] = taskTypeJson(type, provider.info);
+    return out;
+  }
+
+  async schedule(caller: Caller, params: ScheduleParams): Promise<Task> {
+    checkLength('type', params.type, LIMITS.type);
+    checkLength('appId', params.appId, LIMITS.appId);
+    checkLength('customId', params.customId, LIMITS.customId);
+    if (params.webhookUri !== null) checkLength('webhookUri', params.webhookUri, LIMITS.webhookUri);
+    if (params.webhookMethod !== null) checkLength('webhookMethod', params.webhookMethod, LIMITS.webhookMethod);
+
+    const settings = await this.deps.settings.get();
+    if (caller.isGuest && !settings.guestsAllowed) throw providerUnavailable();
+    const type = this.deps.taskTypes.get(params.type);
+    const provider = type && settings.typePreferences[type.id] !== false ? this.deps.providers.preferred(type.id, settings) : undefined;
+    if (!type || !provider) throw providerUnavailable();
+
+    const input = validateInput(type, provider.info, params.input);
+    const fileIds = fileIdsIn(type, provider.info, input, 'input');
+    if (fileIds.length > 0) {
+      if (caller.userId === null) throw fileAccessDenied(NO_USER_FILES_MESSAGE);
+      if (caller.isGuest) throw fileAccessDenied();
+      await this.deps.files.checkReadable(fileIds, caller.userId);
+    }
+
+    const now = unixSeconds(this.deps.clock);
+    const task = await this.deps.store.createTask({
+      type: type.id,
+      userId: caller.userId,
+      anonKey: caller.anonKey,
+      appId: params.appId,
+      customId: params.customId,
+      input,
+      webhookUri: params.webhookUri,
+      webhookMethod: params.webhookMethod,
+      includeWatermark: params.includeWatermark,
+      providerId: provider.info.id,
+      scheduledAt: now,
+      lastUpdated: now,
+      completionExpectedAt: now + provider.info.expectedRuntime,
+    });
+    this.deps.events.scheduled(task);
+    return task;
+  }
+
+  async get(caller: Caller, id: number): Promise<Task> {
+    const task = await this.deps.store.getTask(id);
+    if (!task || !owns(caller, task)) throw taskNotFound();
+    return task;
+  }
+
+  /** Upstream answers 200 whether or not the task existed or was the caller's. */
+  async delete(caller: Caller, id: number): Promise<void> {
+    const task = await this.deps.store.getTask(id);
+    if (!task || !owns(caller, task)) return;
+    if (await this.deps.store.deleteTask(id, caller)) this.deps.events.ended(task);
+  }
+
+  /** Cancels a scheduled or running task; a final task comes back unchanged. */
+  async cancel(caller: Caller, id: number): Promise<Task> {
+    const before = await this.deps.store.getTask(id);
+    if (!before || !owns(caller, before)) throw notFound();
+    const task = await this.deps.store.cancelTask(id, caller, unixSeconds(this.deps.clock));
+    if (!task) throw notFound();
+    if (task.status === TASK_STATUS.CANCELLED && before.status !== TASK_STATUS.CANCELLED) this.deps.events.ended(task);
+    return task;
+  }
+
+  list(caller: Caller, filter: { type?: string; customId?: string }): Promise<Task[]> {
+    return this.deps.store.listTasks({ owner: caller, ...filter });
+  }
+
+  listByApp(caller: Caller, appId: string, customId?: string): Promise<Task[]> {
+    return this.deps.store.listTasks({ owner: caller, appId, ...(customId !== undefined ? { customId } : {}) });
+  }
+}
+
+/** Ownership as the store matches it: the user, else the anonymous cookie, else the user-less ExApp context. */
+export function owns(caller: TaskOwner, task: Task): boolean {
+  if (caller.userId !== null) return task.userId === caller.userId;
+  return task.userId === null && task.anonKey === caller.anonKey;
+}
+
+function checkLength(name: string, value: string, max: number): void {
+  if (value.length > max) throw badRequest(`Parameter "${name}" must be at most ${max} characters`);
+}

@@ -1,0 +1,80 @@
+import type { ColumnType } from 'kysely';
+
+/**
+ * The tables as Kysely sees them. Portable types only: booleans are 0/1 integers and JSON is text,
+ * so SQLite and PostgreSQL store the same values. Kysely's Migrator keeps its own tables
+ * (kysely_migration, kysely_migration_lock); they are not listed here because nothing else reads them.
+ */
+export interface Database {
+  users: UsersTable;
+  app_passwords: AppPasswordsTable;
+  settings: SettingsTable;
+  tasks: TasksTable;
+}
+
+/**
+ * A bigint column: SQLite hands back a number, node-postgres a string (int8 can exceed 2^53),
+ * so readers convert with Number(). Unix seconds and row ids stay far below 2^53.
+ */
+type Int8 = ColumnType<number | string, number, number>;
+type NullableInt8 = ColumnType<number | string | null, number | null, number | null>;
+/** Assigned by the database; never written. */
+type Id = ColumnType<number | string, never, never>;
+/** 0 or 1. */
+type Flag = number;
+
+export interface UsersTable {
+  id: string;
+  display_name: string;
+  password_hash: string | null;
+  is_admin: Flag;
+  is_guest: Flag;
+  enabled: Flag;
+  auth_epoch: number;
+  created_at: Int8;
+}
+
+export interface AppPasswordsTable {
+  id: Id;
+  user_id: string;
+  token_hash: string;
+  name: string;
+  created_at: Int8;
+  last_used_at: NullableInt8;
+}
+
+export interface SettingsTable {
+  key: string;
+  /** JSON text. */
+  value: string;
+}
+
+export interface TasksTable {
+  id: Id;
+  type: string;
+  status: number;
+  user_id: string | null;
+  anon_key: string | null;
+  app_id: string;
+  custom_id: string;
+  /** JSON text. */
+  input: string;
+  /** JSON text. */
+  output: string | null;
+  progress: number | null;
+  error_message: string | null;
+  user_facing_error: string | null;
+  webhook_uri: string | null;
+  webhook_method: string | null;
+  include_watermark: Flag;
+  allow_cleanup: Flag;
+  provider_id: string | null;
+  lease_owner: string | null;
+  lease_expires_at: NullableInt8;
+  attempts: number;
+  scheduled_at: NullableInt8;
+  started_at: NullableInt8;
+  ended_at: NullableInt8;
+  last_updated: Int8;
+  completion_expected_at: NullableInt8;
+}

@@ -1,0 +1,45 @@
+import { Migrator, type Kysely, type Migration } from 'kysely';
+import type { DialectCapabilities } from '../dialects.js';
+import { initialSchema } from './0001-initial.js';
+
+/**
+ * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
+ * is never edited, a change is a new number.
+ */
+function migrations(caps: DialectCapabilities): Record<string, Migration> {
+  return {
+    '0001-initial': initialSchema(caps),
+  };
+}
+
+/** Kysely's own bookkeeping table. */
+const MIGRATION_TABLE = 'kysely_migration';
+
+/**
+ * Applies pending migrations under Kysely's migration lock. Refuses, before touching anything, a
+ * database that has run a migration this code does not know: an older taskproc would misread
+ * a newer schema.
+ */
+export async function migrateToLatest(db: Kysely<any>, caps: DialectCapabilities): Promise<void> {
+  const known = migrations(caps);
+  await refuseNewerSchema(db, known);
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => known } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error === undefined) return;
+  // A newer node may have migrated between the check above and the lock.
+  await refuseNewerSchema(db, known);
+  const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+  const reason = error instanceof Error ? error.message : String(error);
+  throw new Error(failed ? `Migration ${failed} failed: ${reason}` : `Migrating the database failed: ${reason}`, { cause: error });
+}
+
+async function refuseNewerSchema(db: Kysely<any>, known: Record<string, Migration>): Promise<void> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === MIGRATION_TABLE)) return;
+  const rows: { name: string }[] = await db.selectFrom(MIGRATION_TABLE).select('name').execute();
+  const unknown = rows.map((r) => r.name).filter((name) => !Object.hasOwn(known, name)).sort();
+  const newest = unknown.at(-1);
+  if (newest !== undefined) {
+    throw new Error(`The database schema (${newest}) is newer than this taskproc; upgrade taskproc`);
+  }
+}

@@ -1,0 +1,297 @@
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import type { TaskIO } from '../core/shapes.js';
+import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/task.js';
+import type { Database, TasksTable } from './database.js';
+import type { DialectCapabilities } from './dialects.js';
+import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
+
+type TaskRow = Selectable<TasksTable>;
+type Tasks = ExpressionBuilder<Database, 'tasks'>;
+
+/**
+ * Statuses are written into conditions as literals, not parameters: SQLite uses a partial index
+ * (status = 1 for claims, status = 2 for the sweeper) only when the query repeats its literal.
+ */
+const inStatus = (eb: Tasks, ...statuses: TaskStatus[]) =>
+  statuses.length === 1 ? eb('status', '=', eb.lit(statuses[0] as TaskStatus)) : eb('status', 'in', statuses.map((s) => eb.lit(s)));
+
+const ownedBy = (eb: Tasks, owner: TaskOwner) => {
+  if (owner.userId !== null) return eb('user_id', '=', owner.userId);
+  if (owner.anonKey !== null) return eb.and([eb('user_id', 'is', null), eb('anon_key', '=', owner.anonKey)]);
+  return eb.and([eb('user_id', 'is', null), eb('anon_key', 'is', null)]);
+};
+
+const LEASE_CLEARED = { lease_owner: null, lease_expires_at: null } as const;
+
+export class KyselyTaskStore implements TaskStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly caps: DialectCapabilities,
+  ) {}
+
+  async createTask(task: NewTask): Promise<Task> {
+    const row = await this.db
+      .insertInto('tasks')
+      .values({
+        type: task.type,
+        status: TASK_STATUS.SCHEDULED,
+        user_id: task.userId,
+        anon_key: task.anonKey,
+        app_id: task.appId,
+        custom_id: task.customId,
+        input: JSON.stringify(task.input),
+        output: null,
+        progress: null,
+        error_message: null,
+        user_facing_error: null,
+        webhook_uri: task.webhookUri,
+        webhook_method: task.webhookMethod,
+        include_watermark: task.includeWatermark ? 1 : 0,
+        // NewTask has no allowCleanup: the API cannot opt out, as upstream's OCS API cannot.
+        allow_cleanup: 1,
+        provider_id: task.providerId,
+        lease_owner: null,
+        lease_expires_at: null,
+        attempts: 0,
+        scheduled_at: task.scheduledAt,
+        started_at: null,
+        ended_at: null,
+        last_updated: task.lastUpdated,
+        completion_expected_at: task.completionExpectedAt,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toTask(row);
+  }
+
+  async getTask(id: number): Promise<Task | undefined> {
+    const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async listTasks(filter: TaskFilter): Promise<Task[]> {
+    let query = this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where((eb) => ownedBy(eb, filter.owner));
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+    if (filter.appId !== undefined) query = query.where('app_id', '=', filter.appId);
+    if (filter.customId !== undefined) query = query.where('custom_id', '=', filter.customId);
+    const rows = await query.orderBy('id').execute();
+    return rows.map(toTask);
+  }
+
+  async adminListTasks(filter: AdminTaskFilter): Promise<Task[]> {
+    let query = this.db.selectFrom('tasks').selectAll();
+    if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+    const rows = await query.orderBy('id', 'desc').limit(filter.limit).execute();
+    return rows.map(toTask);
+  }
+
+  async deleteTask(id: number, owner: TaskOwner): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('tasks')
+      .where('id', '=', id)
+      .where((eb) => ownedBy(eb, owner))
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async cancelTask(id: number, owner: TaskOwner, now: number): Promise<Task | undefined> {
+    const row = await this.db
+      .updateTable('tasks')
+      .set({ status: TASK_STATUS.CANCELLED, ended_at: now, last_updated: now, ...LEASE_CLEARED })
+      .where('id', '=', id)
+      .where((eb) => eb.and([ownedBy(eb, owner), inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING)]))
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return toTask(row);
+    // Not cancellable: the owner gets the (final, hence unchanged) task back, anyone else nothing.
+    const current = await this.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('id', '=', id)
+      .where((eb) => ownedBy(eb, owner))
+      .executeTakeFirst();
+    return current && toTask(current);
+  }
+
+  async claimTasks(req: ClaimRequest): Promise<Task[]> {
+    if (req.types.length === 0 || req.limit <= 0) return [];
+    let candidates = this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+      .where('type', 'in', req.types)
+      .orderBy('id')
+      .limit(req.limit);
+    if (this.caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
+    // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
+    const rows = await this.db
+      .updateTable('tasks')
+      .set((eb) => ({
+        status: TASK_STATUS.RUNNING,
+        lease_owner: req.leaseOwner,
+        lease_expires_at: req.leaseExpiresAt,
+        last_updated: req.now,
+        attempts: eb('attempts', '+', 1),
+        ...(req.startedAt !== undefined && { started_at: req.startedAt }),
+      }))
+      .where('id', 'in', candidates)
+      // Repeated outside the subquery: under READ COMMITTED another claimer may have won the row.
+      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+      .returningAll()
+      .execute();
+    return rows.map(toTask).sort((a, b) => a.id - b.id);
+  }
+
+  async setProgress(
+    id: number,
+    progress: number,
+    now: number,
+    leaseOwner: string | null,
+    leaseExpiresAt: number | null,
+    completionExpectedAt: number | null,
+  ): Promise<Task | undefined> {
+    let query = this.db
+      .updateTable('tasks')
+      .set({
+        progress,
+        last_updated: now,
+        ...(leaseExpiresAt !== null && { lease_expires_at: leaseExpiresAt }),
+        ...(completionExpectedAt !== null && { completion_expected_at: completionExpectedAt }),
+      })
+      .where('id', '=', id)
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING));
+    if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
+    const row = await query.returningAll().executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async extendLease(id: number, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tasks')
+      .set({ lease_expires_at: leaseExpiresAt, last_updated: now })
+      .where('id', '=', id)
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('lease_owner', '=', leaseOwner)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined> {
+    let query = this.db
+      .updateTable('tasks')
+      .set({
+        status: result.status,
+        output: result.output === null ? null : JSON.stringify(result.output),
+        error_message: result.errorMessage,
+        user_facing_error: result.userFacingErrorMessage,
+        progress: result.progress,
+        ended_at: result.now,
+        last_updated: result.now,
+        ...LEASE_CLEARED,
+      })
+      .where('id', '=', id)
+      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING));
+    if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
+    const row = await query.returningAll().executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }> {
+    const requeued = await this.db
+      .updateTable('tasks')
+      .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('lease_expires_at', '<', now)
+      .where('attempts', '<', maxAttempts)
+      .executeTakeFirst();
+    const failed = await this.db
+      .updateTable('tasks')
+      .set({ status: TASK_STATUS.FAILED, error_message: failMessage, ended_at: now, last_updated: now, ...LEASE_CLEARED })
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('lease_expires_at', '<', now)
+      .where('attempts', '>=', maxAttempts)
+      .returningAll()
+      .execute();
+    return { requeued: Number(requeued.numUpdatedRows), failed: failed.map(toTask).sort((a, b) => a.id - b.id) };
+  }
+
+  async releaseLeases(prefix: string, now: number): Promise<number> {
+    // A prefix test without LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's does not, and
+    // the prefix would need its % and _ escaped. substr counts characters, hence the code points.
+    const result = await this.db
+      .updateTable('tasks')
+      .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where((eb) => eb(eb.fn<string>('substr', ['lease_owner', eb.lit(1), eb.val([...prefix].length)]), '=', prefix))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async deleteTasksUpdatedBefore(cutoff: number, limit: number): Promise<number[]> {
+    if (limit <= 0) return [];
+    const batch = this.db
+      .selectFrom('tasks')
+      .select('id')
+      .where('allow_cleanup', '=', 1)
+      .where('last_updated', '<', cutoff)
+      .orderBy('last_updated')
+      .limit(limit);
+    const rows = await this.db.deleteFrom('tasks').where('id', 'in', batch).returning('id').execute();
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  }
+
+  async queueStats(types: string[]): Promise<{ scheduled: number; running: number }> {
+    // One count per status rather than `status IN (1, 2)`: each partial index covers one status,
+    // and a query spanning both would scan the whole table, finished tasks included.
+    const count = (eb: ExpressionBuilder<Database, never>, status: TaskStatus) => {
+      let query = eb
+        .selectFrom('tasks')
+        .select((e) => e.fn.countAll<number | string>().as('n'))
+        .where((e) => inStatus(e, status));
+      if (types.length > 0) query = query.where('type', 'in', types);
+      return query;
+    };
+    const row = await this.db
+      .selectNoFrom((eb) => [count(eb, TASK_STATUS.SCHEDULED).as('scheduled'), count(eb, TASK_STATUS.RUNNING).as('running')])
+      .executeTakeFirstOrThrow();
+    return { scheduled: Number(row.scheduled ?? 0), running: Number(row.running ?? 0) };
+  }
+}
+
+const num = (v: number | string): number => Number(v);
+const numOrNull = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function toTask(row: TaskRow): Task {
+  return {
+    id: num(row.id),
+    type: row.type,
+    status: row.status as TaskStatus,
+    userId: row.user_id,
+    anonKey: row.anon_key,
+    appId: row.app_id,
+    customId: row.custom_id,
+    input: JSON.parse(row.input) as TaskIO,
+    output: row.output === null ? null : (JSON.parse(row.output) as TaskIO),
+    progress: row.progress,
+    errorMessage: row.error_message,
+    userFacingErrorMessage: row.user_facing_error,
+    webhookUri: row.webhook_uri,
+    webhookMethod: row.webhook_method,
+    includeWatermark: row.include_watermark === 1,
+    allowCleanup: row.allow_cleanup === 1,
+    providerId: row.provider_id,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: numOrNull(row.lease_expires_at),
+    attempts: row.attempts,
+    scheduledAt: numOrNull(row.scheduled_at),
+    startedAt: numOrNull(row.started_at),
+    endedAt: numOrNull(row.ended_at),
+    lastUpdated: num(row.last_updated),
+    completionExpectedAt: numOrNull(row.completion_expected_at),
+  };
+}

@@ -1,0 +1,54 @@
+import type { Clock } from '../core/clock.js';
+import { unixSeconds } from '../core/clock.js';
+import type { SettingsService } from '../core/settings.js';
+import type { TaskEvents } from '../core/task-events.js';
+import type { TaskStore } from '../store/store.js';
+import { every } from './periodic.js';
+
+export const LEASE_EXPIRED_MESSAGE = 'The provider stopped reporting on this task and its lease ran out';
+
+/** How many times a task may be claimed before a lapsed lease fails it instead of queueing it again. */
+export const MAX_ATTEMPTS = 2;
+
+/**
+ * Deletes tasks older than the retention period (upstream: daily, 6 months, only allowCleanup).
+ * Returns how many were deleted.
+ */
+export async function removeOldTasks(store: TaskStore, settings: SettingsService, clock: Clock, batch = 1000): Promise<number> {
+  const cutoff = unixSeconds(clock) - (await settings.get()).retentionSeconds;
+  let total = 0;
+  for (;;) {
+    const ids = await store.deleteTasksUpdatedBefore(cutoff, batch);
+    total += ids.length;
+    if (ids.length < batch) return total;
+  }
+}
+
+/** Expired leases: back to the queue once, then failed with a reason (every task ends). */
+export async function expireLeases(store: TaskStore, events: TaskEvents, clock: Clock): Promise<void> {
+  const { failed } = await store.expireLeases(unixSeconds(clock), MAX_ATTEMPTS, LEASE_EXPIRED_MESSAGE);
+  for (const task of failed) events.ended(task);
+}
+
+export interface MaintenanceDeps {
+  store: TaskStore;
+  settings: SettingsService;
+  events: TaskEvents;
+  clock: Clock;
+  log: { error(obj: object, msg: string): void };
+  retentionIntervalMs?: number;
+  leaseIntervalMs?: number;
+}
+
+/** Starts the periodic jobs; returns a function that stops them. */
+export function startMaintenance(d: MaintenanceDeps): () => void {
+  const stops = [
+    every(d.retentionIntervalMs ?? 60 * 60 * 1000, async () => void (await removeOldTasks(d.store, d.settings, d.clock)), (err) =>
+      d.log.error({ err }, 'retention: removing old tasks failed'),
+    ),
+    every(d.leaseIntervalMs ?? 5000, () => expireLeases(d.store, d.events, d.clock), (err) =>
+      d.log.error({ err }, 'leases: expiring leases failed'),
+    ),
+  ];
+  return () => stops.forEach((stop) => stop());
+}

@@ -1,0 +1,461 @@
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { describe, it, type TestContext } from 'node:test';
+import { TASK_STATUS, type NewTask, type Task } from '../../src/core/task.js';
+import type { TaskOwner, TaskResult, TaskStore } from '../../src/store/store.js';
+import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore } from '../helpers/store.js';
+
+const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+const ALICE: TaskOwner = { userId: 'alice', anonKey: null };
+const BOB: TaskOwner = { userId: 'bob', anonKey: null };
+const ANON_A: TaskOwner = { userId: null, anonKey: 'a'.repeat(64) };
+const ANON_B: TaskOwner = { userId: null, anonKey: 'b'.repeat(64) };
+const NOBODY: TaskOwner = { userId: null, anonKey: null };
+
+function newTask(over: Partial<NewTask> = {}): NewTask {
+  return {
+    type: 'core:text2text',
+    userId: 'alice',
+    anonKey: null,
+    appId: 'assistant',
+    customId: '',
+    input: { input: 'Hello' },
+    webhookUri: null,
+    webhookMethod: null,
+    includeWatermark: true,
+    providerId: 'provider-1',
+    scheduledAt: T0,
+    lastUpdated: T0,
+    completionExpectedAt: T0 + 10,
+    ...over,
+  };
+}
+
+const ownerOf = (owner: TaskOwner): Partial<NewTask> => ({ userId: owner.userId, anonKey: owner.anonKey });
+
+function success(now: number, output: Task['output'] = { output: 'done' }): TaskResult {
+  return { status: TASK_STATUS.SUCCESSFUL, output, errorMessage: null, userFacingErrorMessage: null, progress: 1, now };
+}
+
+async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
+  const s = await createTestStore(dialect);
+  t.after(s.cleanup);
+  return s;
+}
+
+async function claimOne(tasks: TaskStore, owner: string, now = T0 + 1, type = 'core:text2text'): Promise<Task> {
+  const [task] = await tasks.claimTasks({ types: [type], limit: 1, leaseOwner: owner, leaseExpiresAt: now + 60, now });
+  assert.ok(task, 'expected a task to claim');
+  return task;
+}
+
+for (const dialect of TEST_DIALECTS) {
+  describe(`${dialect}: TaskStore`, () => {
+    it(`${dialect}: createTask and getTask round-trip every field`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const input = { input: 'Grüße 🌍 "quoted"', list: [1, 2.5, 'three'], nested: { deep: [null, true] } };
+      const created = await store.tasks.createTask(
+        newTask({
+          type: 'core:text2image',
+          userId: 'alice',
+          appId: 'my-app',
+          customId: 'custom-7',
+          input,
+          webhookUri: 'https://example.com/hook',
+          webhookMethod: 'AppAPI:my-app:POST',
+          includeWatermark: false,
+          providerId: 'img-provider',
+          scheduledAt: T0 + 1,
+          lastUpdated: T0 + 2,
+          completionExpectedAt: 4_102_444_800, // 2100: past 2^31, so bigint columns must carry it
+        }),
+      );
+      const expected: Task = {
+        id: created.id,
+        type: 'core:text2image',
+        status: TASK_STATUS.SCHEDULED,
+        userId: 'alice',
+        anonKey: null,
+        appId: 'my-app',
+        customId: 'custom-7',
+        input,
+        output: null,
+        progress: null,
+        errorMessage: null,
+        userFacingErrorMessage: null,
+        webhookUri: 'https://example.com/hook',
+        webhookMethod: 'AppAPI:my-app:POST',
+        includeWatermark: false,
+        allowCleanup: true,
+        providerId: 'img-provider',
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        attempts: 0,
+        scheduledAt: T0 + 1,
+        startedAt: null,
+        endedAt: null,
+        lastUpdated: T0 + 2,
+        completionExpectedAt: 4_102_444_800,
+      };
+      assert.ok(Number.isInteger(created.id) && created.id > 0);
+      assert.deepEqual(created, expected);
+      assert.deepEqual(await store.tasks.getTask(created.id), expected);
+
+      const anon = await store.tasks.createTask(newTask({ ...ownerOf(ANON_A), includeWatermark: true, scheduledAt: null, completionExpectedAt: null }));
+      const readAnon = await store.tasks.getTask(anon.id);
+      assert.equal(readAnon?.userId, null);
+      assert.equal(readAnon?.anonKey, ANON_A.anonKey);
+      assert.equal(readAnon?.includeWatermark, true);
+      assert.equal(readAnon?.scheduledAt, null);
+      assert.equal(readAnon?.completionExpectedAt, null);
+
+      const claimed = await claimOne(store.tasks, 'worker', T0 + 5, 'core:text2image');
+      const failed = await store.tasks.finishTask(claimed.id, 'worker', {
+        status: TASK_STATUS.FAILED,
+        output: { partial: ['x'] },
+        errorMessage: 'stack trace',
+        userFacingErrorMessage: 'Sorry',
+        progress: 0.25,
+        now: T0 + 6,
+      });
+      assert.deepEqual(await store.tasks.getTask(created.id), failed);
+      assert.deepEqual(
+        { ...failed, id: 0 },
+        {
+          ...expected,
+          id: 0,
+          status: TASK_STATUS.FAILED,
+          output: { partial: ['x'] },
+          errorMessage: 'stack trace',
+          userFacingErrorMessage: 'Sorry',
+          progress: 0.25,
+          attempts: 1,
+          endedAt: T0 + 6,
+          lastUpdated: T0 + 6,
+        },
+      );
+    });
+
+    it(`${dialect}: getTask of an unknown id is undefined`, async (t) => {
+      const { store } = await setup(t, dialect);
+      assert.equal(await store.tasks.getTask(12345), undefined);
+    });
+
+    it(`${dialect}: listTasks filters by type, app and custom id, by id ascending`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const a = await store.tasks.createTask(newTask({ type: 't1', appId: 'app1', customId: 'c1' }));
+      const b = await store.tasks.createTask(newTask({ type: 't2', appId: 'app1', customId: 'c2' }));
+      const c = await store.tasks.createTask(newTask({ type: 't1', appId: 'app2', customId: 'c1' }));
+      const d = await store.tasks.createTask(newTask({ type: 't1', appId: 'app1', customId: 'c2' }));
+      const ids = async (filter: Omit<Parameters<TaskStore['listTasks']>[0], 'owner'>) =>
+        (await store.tasks.listTasks({ owner: ALICE, ...filter })).map((x) => x.id);
+      assert.deepEqual(await ids({}), [a.id, b.id, c.id, d.id]);
+      assert.deepEqual(await ids({ type: 't1' }), [a.id, c.id, d.id]);
+      assert.deepEqual(await ids({ appId: 'app1' }), [a.id, b.id, d.id]);
+      assert.deepEqual(await ids({ customId: 'c1' }), [a.id, c.id]);
+      assert.deepEqual(await ids({ type: 't1', customId: 'c2' }), [d.id]);
+      assert.deepEqual(await ids({ appId: 'app1', customId: 'c2' }), [b.id, d.id]);
+      assert.deepEqual(await ids({ type: 'nope' }), []);
+    });
+
+    it(`${dialect}: users, anonymous callers and owner-less tasks never see each other's tasks`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const owners = [ALICE, BOB, ANON_A, ANON_B, NOBODY];
+      const byOwner = new Map<TaskOwner, number[]>();
+      for (const owner of owners) {
+        const created = [await store.tasks.createTask(newTask(ownerOf(owner))), await store.tasks.createTask(newTask(ownerOf(owner)))];
+        byOwner.set(owner, created.map((x) => x.id));
+      }
+      for (const owner of owners) {
+        const mine = byOwner.get(owner) ?? [];
+        assert.deepEqual((await store.tasks.listTasks({ owner })).map((x) => x.id), mine, JSON.stringify(owner));
+        for (const other of owners.filter((o) => o !== owner)) {
+          const theirs = byOwner.get(other)?.[0] as number;
+          assert.equal(await store.tasks.cancelTask(theirs, owner, T0 + 1), undefined);
+          assert.equal(await store.tasks.deleteTask(theirs, owner), false);
+        }
+      }
+      for (const owner of owners) {
+        for (const id of byOwner.get(owner) ?? []) assert.equal((await store.tasks.getTask(id))?.status, TASK_STATUS.SCHEDULED);
+      }
+    });
+
+    it(`${dialect}: deleteTask removes the owner's task once`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const task = await store.tasks.createTask(newTask(ownerOf(ANON_A)));
+      assert.equal(await store.tasks.deleteTask(task.id, ANON_A), true);
+      assert.equal(await store.tasks.getTask(task.id), undefined);
+      assert.equal(await store.tasks.deleteTask(task.id, ANON_A), false);
+    });
+
+    it(`${dialect}: cancelTask cancels SCHEDULED and RUNNING tasks and returns final ones unchanged`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const scheduled = await store.tasks.createTask(newTask());
+      const cancelled = await store.tasks.cancelTask(scheduled.id, ALICE, T0 + 5);
+      assert.deepEqual(cancelled, { ...scheduled, status: TASK_STATUS.CANCELLED, endedAt: T0 + 5, lastUpdated: T0 + 5 });
+
+      await store.tasks.createTask(newTask());
+      const running = await claimOne(store.tasks, 'worker');
+      const cancelledRunning = await store.tasks.cancelTask(running.id, ALICE, T0 + 7);
+      assert.deepEqual(cancelledRunning, {
+        ...running,
+        status: TASK_STATUS.CANCELLED,
+        endedAt: T0 + 7,
+        lastUpdated: T0 + 7,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      });
+
+      await store.tasks.createTask(newTask());
+      const succeeded = await store.tasks.finishTask((await claimOne(store.tasks, 'worker')).id, 'worker', success(T0 + 3));
+      await store.tasks.createTask(newTask());
+      const failed = await store.tasks.finishTask((await claimOne(store.tasks, 'worker')).id, null, {
+        ...success(T0 + 3, null),
+        status: TASK_STATUS.FAILED,
+        errorMessage: 'boom',
+      });
+      for (const final of [cancelled, succeeded, failed]) {
+        assert.ok(final);
+        assert.deepEqual(await store.tasks.cancelTask(final.id, ALICE, T0 + 100), final);
+        assert.deepEqual(await store.tasks.getTask(final.id), final);
+      }
+      assert.equal(await store.tasks.cancelTask(99_999, ALICE, T0), undefined);
+    });
+
+    it(`${dialect}: claimTasks is exclusive under concurrent claimers`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const created = await Promise.all(Array.from({ length: 100 }, () => store.tasks.createTask(newTask())));
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          store.tasks.claimTasks({ types: ['core:text2text'], limit: 15, leaseOwner: `worker-${i}`, leaseExpiresAt: T0 + 60, now: T0 + 1 }),
+        ),
+      );
+      const claimedIds = results.flat().map((x) => x.id);
+      assert.equal(claimedIds.length, 100);
+      assert.deepEqual([...claimedIds].sort((a, b) => a - b), created.map((x) => x.id).sort((a, b) => a - b));
+      for (const [i, batch] of results.entries()) {
+        for (const task of batch) {
+          const stored = await store.tasks.getTask(task.id);
+          assert.equal(stored?.status, TASK_STATUS.RUNNING);
+          assert.equal(stored?.leaseOwner, `worker-${i}`);
+          assert.equal(stored?.attempts, 1);
+        }
+      }
+      assert.deepEqual(
+        await store.tasks.claimTasks({ types: ['core:text2text'], limit: 10, leaseOwner: 'late', leaseExpiresAt: T0 + 60, now: T0 + 2 }),
+        [],
+      );
+    });
+
+    it(`${dialect}: claimTasks takes the oldest scheduled tasks of the given types under a lease`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const other = await store.tasks.createTask(newTask({ type: 'other' }));
+      const a1 = await store.tasks.createTask(newTask({ type: 'a' }));
+      const b1 = await store.tasks.createTask(newTask({ type: 'b' }));
+      const a2 = await store.tasks.createTask(newTask({ type: 'a' }));
+      const cancelled = await store.tasks.createTask(newTask({ type: 'a' }));
+      await store.tasks.cancelTask(cancelled.id, ALICE, T0);
+      const a3 = await store.tasks.createTask(newTask({ type: 'a' }));
+
+      assert.deepEqual(await store.tasks.claimTasks({ types: [], limit: 10, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 }), []);
+      const claimed = await store.tasks.claimTasks({ types: ['a', 'b'], limit: 3, leaseOwner: 'w1', leaseExpiresAt: T0 + 60, now: T0 + 9 });
+      assert.deepEqual(claimed.map((x) => x.id), [a1.id, b1.id, a2.id]);
+      for (const task of claimed) {
+        assert.equal(task.status, TASK_STATUS.RUNNING);
+        assert.equal(task.leaseOwner, 'w1');
+        assert.equal(task.leaseExpiresAt, T0 + 60);
+        assert.equal(task.lastUpdated, T0 + 9);
+        assert.equal(task.attempts, 1);
+        assert.equal(task.startedAt, null);
+      }
+      const rest = await store.tasks.claimTasks({ types: ['a', 'b'], limit: 10, leaseOwner: 'w2', leaseExpiresAt: T0 + 60, now: T0 + 9 });
+      assert.deepEqual(rest.map((x) => x.id), [a3.id]);
+      assert.equal((await store.tasks.getTask(other.id))?.status, TASK_STATUS.SCHEDULED);
+      assert.equal((await store.tasks.getTask(cancelled.id))?.status, TASK_STATUS.CANCELLED);
+    });
+
+    it(`${dialect}: setProgress needs a RUNNING task and the lease owner when one is given`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const scheduled = await store.tasks.createTask(newTask({ type: 'idle' }));
+      assert.equal(await store.tasks.setProgress(scheduled.id, 0.5, T0 + 1, null, null, null), undefined);
+      assert.deepEqual(await store.tasks.getTask(scheduled.id), scheduled);
+
+      await store.tasks.createTask(newTask());
+      const running = await claimOne(store.tasks, 'w1');
+      assert.equal(await store.tasks.setProgress(running.id, 0.5, T0 + 2, 'w2', T0 + 500, null), undefined);
+      assert.deepEqual(await store.tasks.getTask(running.id), running);
+
+      const half = await store.tasks.setProgress(running.id, 0.5, T0 + 3, 'w1', T0 + 500, null);
+      assert.deepEqual(half, { ...running, progress: 0.5, lastUpdated: T0 + 3, leaseExpiresAt: T0 + 500 });
+      const more = await store.tasks.setProgress(running.id, 0.75, T0 + 4, null, null, null);
+      assert.deepEqual(more, { ...running, progress: 0.75, lastUpdated: T0 + 4, leaseExpiresAt: T0 + 500 });
+    });
+
+    it(`${dialect}: finishTask with the wrong lease owner changes nothing`, async (t) => {
+      const { store } = await setup(t, dialect);
+      await store.tasks.createTask(newTask());
+      const running = await claimOne(store.tasks, 'w1');
+      assert.equal(await store.tasks.finishTask(running.id, 'w2', success(T0 + 2)), undefined);
+      assert.deepEqual(await store.tasks.getTask(running.id), running);
+
+      const done = await store.tasks.finishTask(running.id, 'w1', success(T0 + 3));
+      assert.deepEqual(done, {
+        ...running,
+        status: TASK_STATUS.SUCCESSFUL,
+        output: { output: 'done' },
+        progress: 1,
+        endedAt: T0 + 3,
+        lastUpdated: T0 + 3,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      });
+      assert.equal(await store.tasks.finishTask(running.id, 'w1', success(T0 + 4)), undefined);
+      assert.equal(await store.tasks.finishTask(running.id, null, success(T0 + 4)), undefined);
+      assert.deepEqual(await store.tasks.getTask(running.id), done);
+    });
+
+    it(`${dialect}: finishTask accepts a SCHEDULED task only without a lease owner, and never a cancelled one`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const scheduled = await store.tasks.createTask(newTask());
+      assert.equal(await store.tasks.finishTask(scheduled.id, 'w1', success(T0 + 1)), undefined);
+      assert.equal((await store.tasks.finishTask(scheduled.id, null, success(T0 + 1)))?.status, TASK_STATUS.SUCCESSFUL);
+
+      const toCancel = await store.tasks.createTask(newTask());
+      const cancelled = await store.tasks.cancelTask(toCancel.id, ALICE, T0 + 1);
+      assert.equal(await store.tasks.finishTask(toCancel.id, null, success(T0 + 2)), undefined);
+      assert.deepEqual(await store.tasks.getTask(toCancel.id), cancelled);
+    });
+
+    it(`${dialect}: expireLeases re-queues expired leases, then fails them after maxAttempts`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const task = await store.tasks.createTask(newTask());
+      const fresh = await store.tasks.createTask(newTask({ type: 'fresh' }));
+      await claimOne(store.tasks, 'w', T0, 'fresh');
+      const claim = (now: number) =>
+        store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: now + 10, now });
+
+      await claim(T0);
+      // The lease ends at T0 + 10: not yet expired at that very second.
+      assert.deepEqual(await store.tasks.expireLeases(T0 + 10, 2, 'gave up'), { requeued: 0, failed: [] });
+      assert.deepEqual(await store.tasks.expireLeases(T0 + 11, 2, 'gave up'), { requeued: 1, failed: [] });
+      const requeued = await store.tasks.getTask(task.id);
+      assert.equal(requeued?.status, TASK_STATUS.SCHEDULED);
+      assert.equal(requeued?.leaseOwner, null);
+      assert.equal(requeued?.leaseExpiresAt, null);
+      assert.equal(requeued?.attempts, 1);
+      assert.equal(requeued?.lastUpdated, T0 + 11);
+
+      const [second] = await claim(T0 + 20);
+      assert.equal(second?.attempts, 2);
+      const { requeued: n, failed } = await store.tasks.expireLeases(T0 + 31, 2, 'gave up');
+      assert.equal(n, 0);
+      assert.equal(failed.length, 1);
+      assert.deepEqual(failed[0], {
+        ...second,
+        status: TASK_STATUS.FAILED,
+        errorMessage: 'gave up',
+        endedAt: T0 + 31,
+        lastUpdated: T0 + 31,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      });
+      assert.deepEqual(await store.tasks.getTask(task.id), failed[0]);
+      // 'fresh' was leased until T0 + 60.
+      assert.equal((await store.tasks.getTask(fresh.id))?.status, TASK_STATUS.RUNNING);
+    });
+
+    it(`${dialect}: releaseLeases re-queues only the tasks leased under the prefix`, async (t) => {
+      const { store } = await setup(t, dialect);
+      const owners = ['node-a:runner', 'node-a:runner:2', 'node-b:runner', 'NODE-A:runner', 'node_a:runner', 'node-%:x'];
+      const claimed = new Map<string, Task>();
+      for (const owner of owners) {
+        await store.tasks.createTask(newTask());
+        claimed.set(owner, await claimOne(store.tasks, owner));
+      }
+      assert.equal(await store.tasks.releaseLeases('node-a:', T0 + 5), 2);
+      for (const [owner, task] of claimed) {
+        const now = await store.tasks.getTask(task.id);
+        if (owner.startsWith('node-a:')) {
+          assert.deepEqual(now, { ...task, status: TASK_STATUS.SCHEDULED, leaseOwner: null, leaseExpiresAt: null, lastUpdated: T0 + 5 });
+        } else {
+          assert.deepEqual(now, task, owner);
+        }
+      }
+      // % and _ are ordinary characters in a prefix.
+      assert.equal(await store.tasks.releaseLeases('node-%', T0 + 6), 1);
+      assert.equal(await store.tasks.releaseLeases('node-', T0 + 7), 1);
+    });
+
+    it(`${dialect}: deleteTasksUpdatedBefore honours the cutoff, the limit and allowCleanup`, async (t) => {
+      const { store, db } = await setup(t, dialect);
+      const old = [];
+      for (let i = 0; i < 5; i++) old.push(await store.tasks.createTask(newTask({ lastUpdated: T0 + i })));
+      const kept = await store.tasks.createTask(newTask({ lastUpdated: T0 }));
+      await db.updateTable('tasks').set({ allow_cleanup: 0 }).where('id', '=', kept.id).execute();
+      const recent = await store.tasks.createTask(newTask({ lastUpdated: T0 + 100 }));
+
+      assert.deepEqual(await store.tasks.deleteTasksUpdatedBefore(T0 + 100, 3), [old[0]?.id, old[1]?.id, old[2]?.id]);
+      assert.deepEqual(await store.tasks.deleteTasksUpdatedBefore(T0 + 100, 10), [old[3]?.id, old[4]?.id]);
+      assert.deepEqual(await store.tasks.deleteTasksUpdatedBefore(T0 + 100, 10), []);
+      assert.equal((await store.tasks.getTask(kept.id))?.allowCleanup, false);
+      assert.ok(await store.tasks.getTask(recent.id));
+    });
+
+    it(`${dialect}: queueStats counts scheduled and running tasks`, async (t) => {
+      const { store } = await setup(t, dialect);
+      assert.deepEqual(await store.tasks.queueStats([]), { scheduled: 0, running: 0 });
+      for (const type of ['a', 'a', 'a', 'b', 'b', 'c']) await store.tasks.createTask(newTask({ type }));
+      await claimOne(store.tasks, 'w', T0, 'a');
+      await claimOne(store.tasks, 'w', T0, 'b');
+      const [c] = await store.tasks.claimTasks({ types: ['c'], limit: 1, leaseOwner: 'w', leaseExpiresAt: T0 + 9, now: T0 });
+      await store.tasks.finishTask(c?.id ?? 0, 'w', success(T0));
+      assert.deepEqual(await store.tasks.queueStats([]), { scheduled: 3, running: 2 });
+      assert.deepEqual(await store.tasks.queueStats(['a']), { scheduled: 2, running: 1 });
+      assert.deepEqual(await store.tasks.queueStats(['b', 'c']), { scheduled: 1, running: 1 });
+      assert.deepEqual(await store.tasks.queueStats(['none']), { scheduled: 0, running: 0 });
+    });
+
+    it(`${dialect}: tasks survive closing and reopening the store`, async (t) => {
+      const { store, open } = await setup(t, dialect);
+      const a = await store.tasks.createTask(newTask());
+      const b = await store.tasks.createTask(newTask({ ...ownerOf(ANON_A) }));
+      const running = await claimOne(store.tasks, 'w');
+      await store.close();
+
+      const again = await open();
+      await again.migrate();
+      assert.deepEqual(await again.tasks.getTask(a.id), running);
+      assert.deepEqual(await again.tasks.getTask(b.id), b);
+      const c = await again.tasks.createTask(newTask());
+      assert.ok(c.id > b.id);
+    });
+
+    it(`${dialect}: the write-ahead log stays bounded under a sustained write load`, async (t) => {
+      const { store, file } = await setup(t, dialect);
+      const LIMIT = 70 * 1024 * 1024;
+      const walSize = () => {
+        try {
+          return statSync(`${file}-wal`).size;
+        } catch {
+          return 0;
+        }
+      };
+      const input = { input: 'x'.repeat(500) };
+      let largest = 0;
+      let finished = 0;
+      for (let batch = 0; batch < 60; batch++) {
+        await Promise.all(Array.from({ length: 500 }, () => store.tasks.createTask(newTask({ input }))));
+        const claimed = await store.tasks.claimTasks({ types: ['core:text2text'], limit: 100, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 });
+        const done = await Promise.all(claimed.map((task) => store.tasks.finishTask(task.id, 'w', success(T0 + 1))));
+        finished += done.filter(Boolean).length;
+        largest = Math.max(largest, walSize());
+        assert.ok(largest < LIMIT, `-wal grew to ${largest} bytes after batch ${batch}`);
+      }
+      assert.equal(finished, 6_000);
+      assert.deepEqual(await store.tasks.queueStats([]), { scheduled: 24_000, running: 0 });
+      assert.ok(walSize() < LIMIT, `-wal is ${walSize()} bytes at the end`);
+      t.diagnostic(`largest -wal: ${(largest / 1024 / 1024).toFixed(1)} MiB`);
+    });
+  });
+}

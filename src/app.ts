@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
 import { userRoutes } from './api/routes/user-routes.js';
+import { registerWebdav } from './api/webdav/webdav-routes.js';
+import type { FileService } from './files/file-service.js';
+import { createFileService } from './files/create-file-service.js';
 import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/authenticator.js';
 import { hashPassword, randomToken } from './auth/passwords.js';
 import type { Config } from './config.js';
 import { type Clock, systemClock, unixSeconds } from './core/clock.js';
-import { type FileAccess, NO_FILES } from './core/file-access.js';
 import type { InProcessProvider } from './core/provider.js';
 import { ProviderRegistry } from './core/provider-registry.js';
 import { MemoryRateLimiter, type RateLimiter } from './core/rate-limit.js';
@@ -23,7 +25,6 @@ export interface AppOptions {
   /** In-process providers to register, in order (built-in ones from main, test ones from test/). */
   providers: InProcessProvider[];
   clock?: Clock;
-  files?: FileAccess;
   loginThrottle?: LoginThrottleOptions;
   /** Interval of the lease sweeper and the runner's idle poll; tests shorten them. */
   leaseIntervalMs?: number;
@@ -37,6 +38,7 @@ export interface App {
   service: TaskService;
   settings: SettingsService;
   events: TaskEvents;
+  files: FileService;
   runner: Runner;
   /** Set when this start created the admin user with a generated password (print it once). */
   generatedAdminPassword: string | null;
@@ -64,7 +66,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const settings = new SettingsService(store.settings, clock);
   const events = new TaskEvents();
   const limiter: RateLimiter = new MemoryRateLimiter(clock);
-  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files: opts.files ?? NO_FILES, events, clock });
+  const files = createFileService(store, config, clock);
+  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock });
   const authenticator = new Authenticator(store.users, limiter, clock, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
 
   const server = await buildServer({
@@ -77,6 +80,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     log: { error: (obj, msg) => server.log.error(obj, msg) },
   });
   const log = server.log;
+  await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
 
   // One node on SQLite: whatever this runner held when the process died is ours to run again.
   const leaseOwner = 'runner:local';
@@ -87,13 +91,14 @@ export async function createApp(opts: AppOptions): Promise<App> {
     taskTypes,
     providers,
     events,
+    files,
     clock,
     log,
     concurrency: config.runnerConcurrency,
     leaseOwner,
     pollMs: opts.runnerPollMs,
   });
-  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, clock, log, leaseIntervalMs: opts.leaseIntervalMs });
+  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, files, clock, log, leaseIntervalMs: opts.leaseIntervalMs });
 
   let closed = false;
   return {
@@ -103,6 +108,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     service,
     settings,
     events,
+    files,
     runner,
     generatedAdminPassword,
     async listen() {
@@ -143,4 +149,3 @@ async function ensureAdmin(store: Store, password: string | null, clock: Clock):
   });
   return password === null ? chosen : null;
 }
-

@@ -15,6 +15,8 @@ export interface Config {
   adminPassword: string | null;
   /** Largest request body accepted on API routes (bytes); larger bodies get 413. */
   bodyLimit: number;
+  /** Largest file accepted by a WebDAV PUT or a worker upload (bytes); larger ones get 413. */
+  maxUpload: number;
   /** How many tasks the built-in runner processes at once. */
   runnerConcurrency: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -62,6 +64,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   redisUrl: { env: 'TASKPROC_REDIS_URL', flag: 'redis-url', parse: (raw) => (raw === '' ? null : raw) },
   adminPassword: { env: 'TASKPROC_ADMIN_PASSWORD', flag: 'admin-password', parse: (raw) => (raw === '' ? null : raw) },
   bodyLimit: { env: 'TASKPROC_BODY_LIMIT', flag: 'body-limit', parse: int(1024, 1024 * 1024 * 1024) },
+  maxUpload: { env: 'TASKPROC_MAX_UPLOAD', flag: 'max-upload', parse: int(1, Number.MAX_SAFE_INTEGER) },
   runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
   logLevel: {
     env: 'TASKPROC_LOG_LEVEL',
@@ -79,6 +82,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   redisUrl: null,
   adminPassword: null,
   bodyLimit: 8 * 1024 * 1024,
+  maxUpload: 512 * 1024 * 1024,
   runnerConcurrency: 2,
   logLevel: 'info',
   trustProxy: false,

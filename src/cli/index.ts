@@ -5,6 +5,7 @@ import { openStore } from '../store/open-store.js';
 import { appPasswordCommands } from './app-password-commands.js';
 import { type Command, CommandError, UsageError } from './command.js';
 import { configCommands } from './config-commands.js';
+import { fileCommands } from './file-commands.js';
 import { migrateCommand } from './migrate-command.js';
 import { taskCommands } from './task-commands.js';
 import { tasktypeCommands } from './tasktype-commands.js';
@@ -20,7 +21,7 @@ interface Entry {
   main(argv: string[]): Promise<number>;
 }
 
-const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands];
+const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands, ...fileCommands];
 
 const ENTRIES: Entry[] = [
   {

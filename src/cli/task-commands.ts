@@ -1,6 +1,7 @@
 import { SettingsService } from '../core/settings.js';
 import { TASK_STATUS, statusName, type Task, type TaskStatus } from '../core/task.js';
 import type { AdminTaskFilter } from '../store/store.js';
+import { createFileService } from '../files/create-file-service.js';
 import { removeOldTasks } from '../workers/maintenance.js';
 import { type Command, OUTPUT_OPTION, OUTPUT_SYNOPSIS, command, isoTime, oneOf, positiveInteger, printRows, stringOption } from './command.js';
 
@@ -82,7 +83,8 @@ Deletes the tasks last updated more than retention_seconds ago (see config:get r
 as the server does every hour.`,
   async run(_a, ctx) {
     const settings = new SettingsService(ctx.store.settings, ctx.clock);
-    const count = await removeOldTasks(ctx.store.tasks, settings, ctx.clock, 1000);
+    const files = createFileService(ctx.store, ctx.config, ctx.clock);
+    const count = await removeOldTasks(ctx.store.tasks, settings, ctx.clock, files);
     const { retentionSeconds } = await settings.get();
     ctx.print(`Deleted ${count} task${count === 1 ? '' : 's'} last updated more than ${retentionSeconds} seconds ago.`);
   },

@@ -20,6 +20,9 @@ export const ERROR_CODES = [
   'body_too_large',
   'unsupported_media_type',
   'lease_mismatch',
+  'conflict',
+  'forbidden',
+  'insufficient_storage',
   'service_unavailable',
   'internal',
 ] as const;

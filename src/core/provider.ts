@@ -1,3 +1,4 @@
+import type { FileHandle } from './file-access.js';
 import type { Shape, ShapeDefaults, ShapeEnumValues, TaskIO } from './shapes.js';
 
 /**
@@ -29,12 +30,19 @@ export interface ProcessContext {
   signal: AbortSignal;
   /** Progress in 0..1; values outside are ignored. */
   reportProgress(progress: number): void;
+  /**
+   * A file the input references (its file slots hold ids): metadata, a stream, or a buffer.
+   * Ids the input does not reference are refused.
+   */
+  inputFile(id: number): Promise<FileHandle>;
 }
 
 /**
  * An in-process provider: runs inside the server, picked by the built-in runner.
  * `process` returns the output (validated against the output shape before it is stored) or throws;
- * a thrown `ProviderError` may carry a message meant for the user.
+ * a thrown `ProviderError` may carry a message meant for the user. In file slots of the output a
+ * provider puts bytes or a stream (`FileOutputValue`, lists of them for list slots); the runner
+ * stores them as the task's output files and writes their ids into the output.
  */
 export interface InProcessProvider extends ProviderInfo {
   process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO>;

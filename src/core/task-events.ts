@@ -17,9 +17,14 @@ export class TaskEvents {
     this.emitter.emit('scheduled', task);
   }
 
-  /** A task reached a final state (success, failure, cancel) or was deleted. */
+  /** A task reached a final state: success, failure or cancel (webhooks fire on these). */
   ended(task: Task): void {
     this.emitter.emit('ended', task);
+  }
+
+  /** A task was deleted (no webhook, as upstream; running work stops). */
+  deleted(task: Task): void {
+    this.emitter.emit('deleted', task);
   }
 
   onScheduled(listener: (task: Task) => void): () => void {
@@ -30,5 +35,10 @@ export class TaskEvents {
   onEnded(listener: (task: Task) => void): () => void {
     this.emitter.on('ended', listener);
     return () => this.emitter.off('ended', listener);
+  }
+
+  onDeleted(listener: (task: Task) => void): () => void {
+    this.emitter.on('deleted', listener);
+    return () => this.emitter.off('deleted', listener);
   }
 }

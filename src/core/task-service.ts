@@ -1,7 +1,8 @@
 import type { Clock } from './clock.js';
 import { unixSeconds } from './clock.js';
 import { badRequest, notFound, providerUnavailable, taskNotFound } from './errors.js';
-import { type FileAccess, fileAccessDenied, NO_USER_FILES_MESSAGE } from './file-access.js';
+import { type FileHandle, fileAccessDenied, NO_USER_FILES_MESSAGE, type TaskFiles } from './file-access.js';
+import { type ProviderInfo, providerInfo } from './provider.js';
 import type { ProviderRegistry, RegisteredProvider } from './provider-registry.js';
 import type { SettingsService } from './settings.js';
 import type { TaskEvents } from './task-events.js';
@@ -33,7 +34,7 @@ export interface TaskServiceDeps {
   taskTypes: TaskTypeRegistry;
   providers: ProviderRegistry;
   settings: SettingsService;
-  files: FileAccess;
+  files: TaskFiles;
   events: TaskEvents;
   clock: Clock;
 }
@@ -113,7 +114,43 @@ export class TaskService {
   async delete(caller: Caller, id: number): Promise<void> {
     const task = await this.deps.store.getTask(id);
     if (!task || !owns(caller, task)) return;
-    if (await this.deps.store.deleteTask(id, caller)) this.deps.events.ended(task);
+    if (await this.deps.store.deleteTask(id, caller)) {
+      this.deps.events.deleted(task);
+      await this.deps.files.deleteTaskFiles([id]);
+    }
+  }
+
+  /**
+   * A file of the caller's task, for download: only ids that the task's input or output file slots
+   * reference (U7). Everything else is 404 "Not found", as upstream answers.
+   */
+  async taskFile(caller: Caller, taskId: number, fileId: number): Promise<FileHandle> {
+    const task = await this.deps.store.getTask(taskId);
+    if (!task || !owns(caller, task)) throw notFound();
+    return this.referencedFile(task, fileId);
+  }
+
+  /** A file referenced by the task's input or output, whoever asks (workers' P3 and providers). */
+  async referencedFile(task: Task, fileId: number): Promise<FileHandle> {
+    if (!this.taskFileIds(task).includes(fileId)) throw notFound();
+    const handle = await this.deps.files.open(fileId);
+    if (!handle) throw notFound();
+    return handle;
+  }
+
+  /** File ids in the task's input and output file slots (mandatory and the provider's optional ones). */
+  taskFileIds(task: Task): number[] {
+    const type = this.deps.taskTypes.get(task.type);
+    if (!type) return [];
+    const provider = this.providerInfoOf(task);
+    const ids = fileIdsIn(type, provider, task.input, 'input');
+    if (task.output) ids.push(...fileIdsIn(type, provider, task.output, 'output'));
+    return [...new Set(ids)];
+  }
+
+  /** The provider chosen at schedule time; if it is gone, the type's shapes alone. */
+  providerInfoOf(task: Task): ProviderInfo {
+    return this.deps.providers.get(task.providerId ?? '')?.info ?? providerInfo({ id: '', name: '', taskType: task.type });
   }
 
   /** Cancels a scheduled or running task; a final task comes back unchanged. */

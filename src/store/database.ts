@@ -10,6 +10,9 @@ export interface Database {
   app_passwords: AppPasswordsTable;
   settings: SettingsTable;
   tasks: TasksTable;
+  files: FilesTable;
+  exapps: ExAppsTable;
+  exapp_providers: ExAppProvidersTable;
 }
 
 /**
@@ -32,6 +35,8 @@ export interface UsersTable {
   enabled: Flag;
   auth_epoch: number;
   created_at: Int8;
+  /** null: no quota. */
+  quota_bytes: NullableInt8;
 }
 
 export interface AppPasswordsTable {
@@ -77,4 +82,47 @@ export interface TasksTable {
   ended_at: NullableInt8;
   last_updated: Int8;
   completion_expected_at: NullableInt8;
+}
+
+/**
+ * User files and task outputs (migration 0002). A user file has `path` ("a/b/c.txt") and
+ * `parent_path` ('' under the root); a task output has neither, and `task_id` instead.
+ */
+export interface FilesTable {
+  id: Id;
+  owner: string | null;
+  parent_path: string | null;
+  name: string;
+  path: string | null;
+  is_folder: Flag;
+  mime: string;
+  size: Int8;
+  sha256: string | null;
+  etag: string;
+  /** The blob's name under <dataDir>/files; null for folders. */
+  storage_key: string | null;
+  task_id: NullableInt8;
+  created_at: Int8;
+  updated_at: Int8;
+}
+
+export interface ExAppsTable {
+  app_id: string;
+  version: string;
+  secret_hash: string;
+  sealed_secret: string | null;
+  base_url: string | null;
+  enabled: Flag;
+  created_at: Int8;
+}
+
+export interface ExAppProvidersTable {
+  id: Id;
+  app_id: string;
+  provider_id: string;
+  display_name: string;
+  task_type: string;
+  provider_json: string;
+  custom_task_type_json: string | null;
+  registered_at: Int8;
 }

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
+import { KyselyExAppStore } from './exapp-queries.js';
+import { KyselyFileStore } from './file-queries.js';
 import { migrateToLatest } from './migrations/index.js';
 import { KyselySettingsStore } from './settings-queries.js';
 import type { Store } from './store.js';
@@ -13,6 +15,8 @@ export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilitie
     tasks: new KyselyTaskStore(db, caps),
     users: new KyselyUserStore(db, caps),
     settings: new KyselySettingsStore(db),
+    files: new KyselyFileStore(db, caps),
+    exapps: new KyselyExAppStore(db, caps),
     migrate: () => migrateToLatest(db, caps),
     close: () => db.destroy(),
   };

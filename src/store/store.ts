@@ -104,6 +104,8 @@ export interface User {
   /** Bumped whenever credentials or the enabled flag change, so auth caches drop stale entries. */
   authEpoch: number;
   createdAt: number;
+  /** Most bytes the user's files may take (task outputs do not count); null for no limit. */
+  quotaBytes: number | null;
 }
 
 export interface AppPassword {
@@ -117,12 +119,15 @@ export interface AppPassword {
 }
 
 export interface UserStore {
-  /** Throws DomainError('bad_request') when the id is taken. */
-  createUser(user: Omit<User, 'authEpoch'>): Promise<User>;
+  /** Throws DomainError('bad_request') when the id is taken. Without `quotaBytes` the user has no quota. */
+  createUser(user: Omit<User, 'authEpoch' | 'quotaBytes'> & { quotaBytes?: number | null }): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
   listUsers(): Promise<User[]>;
   /** Applies the given changes and bumps authEpoch. Undefined when the user does not exist. */
-  updateUser(id: string, changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled'>>): Promise<User | undefined>;
+  updateUser(
+    id: string,
+    changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled' | 'quotaBytes'>>,
+  ): Promise<User | undefined>;
   /** Removes the user, its app passwords and its tasks. */
   deleteUser(id: string): Promise<boolean>;
   countUsers(): Promise<number>;
@@ -142,10 +147,122 @@ export interface SettingsStore {
   allSettings(): Promise<Record<string, unknown>>;
 }
 
+/**
+ * A file or folder row. `storageKey` names the contents on disk (files/blob-store.ts) and is null
+ * for folders; it stays inside files/ and never reaches the API.
+ */
+export interface FileRecord {
+  id: number;
+  owner: string | null;
+  /** "a/b/c.txt" in the owner's tree; null for task outputs. */
+  path: string | null;
+  name: string;
+  isFolder: boolean;
+  mime: string;
+  size: number;
+  sha256: string | null;
+  etag: string;
+  storageKey: string | null;
+  taskId: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Every folder's MIME type, as Nextcloud reports it. */
+export const FOLDER_MIME = 'httpd/unix-directory';
+
+/** The contents of a file as written to disk, with the metadata that changes with them. */
+export interface FileContent {
+  storageKey: string;
+  size: number;
+  sha256: string;
+  mime: string;
+  etag: string;
+}
+
+/**
+ * File metadata. User files are addressed by (owner, path) and every such query is scoped by
+ * owner; task outputs have no path and are addressed by id or task. Paths arrive normalized
+ * (files/paths.ts). The store knows nothing of the contents on disk: deletes hand back the
+ * storage keys they freed, and the caller removes those blobs after the commit.
+ */
+export interface FileStore {
+  getFile(id: number): Promise<FileRecord | undefined>;
+  /** The rows with these ids that exist, in no particular order. */
+  getFiles(ids: number[]): Promise<FileRecord[]>;
+  getByPath(owner: string, path: string): Promise<FileRecord | undefined>;
+  /** Direct children of a folder ('' for the root), by name in code-unit order on every database. */
+  listChildren(owner: string, folderPath: string): Promise<FileRecord[]>;
+  /**
+   * Creates a folder at `path`. Undefined when the parent is missing or is a file; throws
+   * DomainError('method_not_allowed') when something already exists at `path`.
+   */
+  createFolder(owner: string, path: string, etag: string, now: number): Promise<FileRecord | undefined>;
+  /** Creates a file at `path`; undefined and errors as for createFolder. */
+  createFile(owner: string, path: string, content: FileContent, now: number): Promise<FileRecord | undefined>;
+  /**
+   * Swaps a file's contents, keeping its id, only while its storage key is still
+   * `expectedStorageKey` (so of two racing writers, the loser sees undefined and retries).
+   */
+  replaceContent(id: number, expectedStorageKey: string, content: FileContent, now: number): Promise<FileRecord | undefined>;
+  /** Deletes the entry at `path` and everything below it; returns how many rows went and the storage keys they freed. */
+  deleteTree(owner: string, path: string): Promise<{ deleted: number; storageKeys: string[] }>;
+  /** Bytes taken by the owner's files; task outputs do not count. */
+  usedBytes(owner: string): Promise<number>;
+  createTaskFile(owner: string | null, taskId: number, name: string, content: FileContent, now: number): Promise<FileRecord>;
+  countTaskFiles(taskId: number): Promise<number>;
+  /** Deletes the output files of these tasks; returns the storage keys they freed. */
+  deleteTaskFiles(taskIds: number[]): Promise<string[]>;
+}
+
+/** An ExApp (AppAPI worker app) known to this server. */
+export interface ExApp {
+  appId: string;
+  version: string;
+  /** sha-256 hex of the shared secret; the secret itself is never stored in the clear. */
+  secretHash: string;
+  /** The secret sealed with the server key, for calls to the app (AppAPI webhooks); null when it has no address. */
+  sealedSecret: string | null;
+  /** Where the app listens (for AppAPI webhooks), or null. */
+  baseUrl: string | null;
+  enabled: boolean;
+  createdAt: number;
+}
+
+/** A task-processing provider registered by an ExApp, with the payloads as it sent them. */
+export interface ExAppProvider {
+  id: number;
+  appId: string;
+  providerId: string;
+  displayName: string;
+  taskType: string;
+  provider: Record<string, unknown>;
+  customTaskType: Record<string, unknown> | null;
+  registeredAt: number;
+}
+
+export interface ExAppStore {
+  /** Throws DomainError('bad_request') when the id is taken. */
+  createExApp(app: ExApp): Promise<ExApp>;
+  getExApp(appId: string): Promise<ExApp | undefined>;
+  listExApps(): Promise<ExApp[]>;
+  updateExApp(appId: string, changes: Partial<Pick<ExApp, 'version' | 'enabled' | 'secretHash' | 'sealedSecret' | 'baseUrl'>>): Promise<ExApp | undefined>;
+  /** Removes the app and its providers. */
+  deleteExApp(appId: string): Promise<boolean>;
+  /** Registration is an upsert keyed by (appId, providerId), as AppAPI's. */
+  upsertProvider(p: Omit<ExAppProvider, 'id'>): Promise<ExAppProvider>;
+  getProvider(appId: string, providerId: string): Promise<ExAppProvider | undefined>;
+  deleteProvider(appId: string, providerId: string): Promise<boolean>;
+  /** Providers of every app, in registration order. */
+  listProviders(): Promise<ExAppProvider[]>;
+}
+
 export interface Store {
   tasks: TaskStore;
   users: UserStore;
   settings: SettingsStore;
+  exapps: ExAppStore;
+  files: FileStore;
   /** Applies pending migrations; refuses a schema newer than this code knows. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -10,7 +10,7 @@ export class KyselyUserStore implements UserStore {
     private readonly caps: DialectCapabilities,
   ) {}
 
-  async createUser(user: Omit<User, 'authEpoch'>): Promise<User> {
+  async createUser(user: Omit<User, 'authEpoch' | 'quotaBytes'> & { quotaBytes?: number | null }): Promise<User> {
     try {
       const row = await this.db
         .insertInto('users')
@@ -23,6 +23,7 @@ export class KyselyUserStore implements UserStore {
           enabled: flag(user.enabled),
           auth_epoch: 0,
           created_at: user.createdAt,
+          quota_bytes: user.quotaBytes ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -45,7 +46,7 @@ export class KyselyUserStore implements UserStore {
 
   async updateUser(
     id: string,
-    changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled'>>,
+    changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled' | 'quotaBytes'>>,
   ): Promise<User | undefined> {
     const row = await this.db
       .updateTable('users')
@@ -55,6 +56,7 @@ export class KyselyUserStore implements UserStore {
         ...(changes.isAdmin !== undefined && { is_admin: flag(changes.isAdmin) }),
         ...(changes.isGuest !== undefined && { is_guest: flag(changes.isGuest) }),
         ...(changes.enabled !== undefined && { enabled: flag(changes.enabled) }),
+        ...(changes.quotaBytes !== undefined && { quota_bytes: changes.quotaBytes }),
         auth_epoch: eb('auth_epoch', '+', 1),
       }))
       .where('id', '=', id)
@@ -133,6 +135,7 @@ function toUser(row: Selectable<UsersTable>): User {
     enabled: row.enabled === 1,
     authEpoch: row.auth_epoch,
     createdAt: Number(row.created_at),
+    quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
   };
 }
 

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { unixSeconds } from '../core/clock.js';
 import type { SettingsService } from '../core/settings.js';
 import type { TaskEvents } from '../core/task-events.js';
+import type { TaskFiles } from '../core/file-access.js';
 import type { TaskStore } from '../store/store.js';
 import { every } from './periodic.js';
 
@@ -14,11 +15,19 @@ export const MAX_ATTEMPTS = 2;
  * Deletes tasks older than the retention period (upstream: daily, 6 months, only allowCleanup).
  * Returns how many were deleted.
  */
-export async function removeOldTasks(store: TaskStore, settings: SettingsService, clock: Clock, batch = 1000): Promise<number> {
+export async function removeOldTasks(
+  store: TaskStore,
+  settings: SettingsService,
+  clock: Clock,
+  files: Pick<TaskFiles, 'deleteTaskFiles'>,
+  batch = 1000,
+): Promise<number> {
   const cutoff = unixSeconds(clock) - (await settings.get()).retentionSeconds;
   let total = 0;
   for (;;) {
     const ids = await store.deleteTasksUpdatedBefore(cutoff, batch);
+    // Output files go with their tasks; the users' own files stay.
+    if (ids.length > 0) await files.deleteTaskFiles(ids);
     total += ids.length;
     if (ids.length < batch) return total;
   }
@@ -34,6 +43,7 @@ export interface MaintenanceDeps {
   store: TaskStore;
   settings: SettingsService;
   events: TaskEvents;
+  files: Pick<TaskFiles, 'deleteTaskFiles'>;
   clock: Clock;
   log: { error(obj: object, msg: string): void };
   retentionIntervalMs?: number;
@@ -43,7 +53,7 @@ export interface MaintenanceDeps {
 /** Starts the periodic jobs; returns a function that stops them. */
 export function startMaintenance(d: MaintenanceDeps): () => void {
   const stops = [
-    every(d.retentionIntervalMs ?? 60 * 60 * 1000, async () => void (await removeOldTasks(d.store, d.settings, d.clock)), (err) =>
+    every(d.retentionIntervalMs ?? 60 * 60 * 1000, async () => void (await removeOldTasks(d.store, d.settings, d.clock, d.files)), (err) =>
       d.log.error({ err }, 'retention: removing old tasks failed'),
     ),
     every(d.leaseIntervalMs ?? 5000, () => expireLeases(d.store, d.events, d.clock), (err) =>

@@ -9,6 +9,8 @@ import { ERROR_MESSAGE_MAX_BYTES, truncateUtf8 } from '../core/text-limits.js';
 import { OUTPUT_VALIDATION_FAILED, validateOutput } from '../core/validation.js';
 import type { ProviderRegistry } from '../core/provider-registry.js';
 import type { TaskStore } from '../store/store.js';
+import type { TaskFiles } from '../core/file-access.js';
+import { storeOutputFiles } from './output-files.js';
 import { completionEstimate, leaseSeconds } from './leases.js';
 
 export interface RunnerLog {
@@ -22,6 +24,7 @@ export interface RunnerDeps {
   taskTypes: TaskTypeRegistry;
   providers: ProviderRegistry;
   events: TaskEvents;
+  files: TaskFiles;
   clock: Clock;
   log: RunnerLog;
   concurrency: number;
@@ -58,6 +61,7 @@ export class Runner {
     this.unsubscribe = [
       this.deps.events.onScheduled(() => void this.pump()),
       this.deps.events.onEnded((task) => this.running.get(task.id)?.controller.abort(new Error('The task was cancelled'))),
+      this.deps.events.onDeleted((task) => this.running.get(task.id)?.controller.abort(new Error('The task was deleted'))),
     ];
     this.timer = setInterval(() => void this.pump(), this.deps.pollMs ?? 1000);
     this.timer.unref();
@@ -148,6 +152,7 @@ export class Runner {
         taskId: task.id,
         userId: task.userId,
         signal,
+        inputFile: (id) => this.deps.service.referencedFile(task, id),
         reportProgress: (progress) => {
           if (!(progress >= 0 && progress <= 1)) return;
           const now = unixSeconds(clock);
@@ -157,8 +162,10 @@ export class Runner {
         },
       });
       if (signal.aborted) return;
-      const checked = validateOutput(type, provider, output);
+      const withIds = await storeOutputFiles(type, provider, output, task, this.deps.files);
+      const checked = validateOutput(type, provider, withIds);
       if (!checked.ok) {
+        await this.deps.files.deleteTaskFiles([task.id]);
         await this.fail(task, `${OUTPUT_VALIDATION_FAILED}: ${checked.error}`, null, 1);
         return;
       }
@@ -171,6 +178,7 @@ export class Runner {
         now: unixSeconds(clock),
       });
       if (done) this.deps.events.ended(done);
+      else await this.deps.files.deleteTaskFiles([task.id]);
     } catch (err) {
       // A cancelled or deleted task already ended; a shutdown hands the task back in stop().
       if (signal.aborted) return;

@@ -21,14 +21,14 @@ describe('retention', () => {
     const old = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { type: 'core:text2text', appId: 'r', input: { input: 'old' } } });
     clock.advance((60 * 60 * 24 * 31 * 6 - 10) * 1000);
     const recent = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { type: 'core:text2text', appId: 'r', input: { input: 'new' } } });
-    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock), 0, 'not yet 6 months old');
+    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock, s.app.files), 0, 'not yet 6 months old');
     clock.advance(11_000);
-    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock), 1);
+    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock, s.app.files), 1);
     assert.equal((await s.ocs('GET', `${V2}/task/${old.json.ocs.data.task.id}`, { auth: alice.auth })).status, 404);
     assert.equal((await s.ocs('GET', `${V2}/task/${recent.json.ocs.data.task.id}`, { auth: alice.auth })).status, 200);
 
     await s.app.settings.set('retentionSeconds', 60);
     clock.advance(61_000);
-    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock), 1, 'the period is a setting');
+    assert.equal(await removeOldTasks(s.app.store.tasks, s.app.settings, clock, s.app.files), 1, 'the period is a setting');
   });
 });

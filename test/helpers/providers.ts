@@ -72,3 +72,32 @@ export function translateProvider(): InProcessProvider {
     },
   };
 }
+
+/** A 1×1 PNG, generated per call so tests can tell images apart by their last bytes. */
+export function tinyPng(seed: number): Buffer {
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex');
+  return Buffer.concat([png, Buffer.from([seed & 0xff, 0x1f, 0x15, 0xc4, 0x89])]);
+}
+
+/** core:text2image provider returning `numberOfImages` PNG buffers as output files. */
+export function imageProvider(): InProcessProvider {
+  return {
+    ...providerInfo({ id: 'test:images', name: 'Images (test)', taskType: 'core:text2image', inputShapeDefaults: { numberOfImages: 1 } }),
+    async process(input) {
+      const n = Number(input.numberOfImages);
+      return { images: Array.from({ length: n }, (_, i) => ({ data: tinyPng(i), mime: 'image/png', name: `image-${i}.png` })) };
+    },
+  };
+}
+
+/** core:audio2text provider that "transcribes" by reading the input file's bytes as text. */
+export function transcriptProvider(): InProcessProvider {
+  return {
+    ...providerInfo({ id: 'test:transcript', name: 'Transcript (test)', taskType: 'core:audio2text' }),
+    async process(input, ctx) {
+      const file = await ctx.inputFile(Number(input.input));
+      const bytes = await file.buffer();
+      return { output: `${file.file.name} (${file.file.mime}, ${file.file.size} bytes): ${bytes.toString('utf8')}` };
+    },
+  };
+}

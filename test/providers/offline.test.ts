@@ -14,7 +14,14 @@ function provider(taskType: string): InProcessProvider {
 
 function context(signal: AbortSignal = new AbortController().signal): ProcessContext & { progress: number[] } {
   const progress: number[] = [];
-  return { taskId: 1, userId: 'alice', signal, progress, reportProgress: (p) => progress.push(p) };
+  return {
+    taskId: 1,
+    userId: 'alice',
+    signal,
+    progress,
+    reportProgress: (p) => progress.push(p),
+    inputFile: (id) => Promise.reject(new Error(`text providers read no files (asked for ${id})`)),
+  };
 }
 
 async function run(taskType: string, input: string): Promise<string> {

@@ -8,7 +8,7 @@ import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore } from
 const T0 = 1_767_225_600;
 
 function newUser(id: string, over: Partial<Omit<User, 'authEpoch'>> = {}): Omit<User, 'authEpoch'> {
-  return { id, displayName: `User ${id}`, passwordHash: '$argon2id$hash', isAdmin: false, isGuest: false, enabled: true, createdAt: T0, ...over };
+  return { id, displayName: `User ${id}`, passwordHash: '$argon2id$hash', isAdmin: false, isGuest: false, enabled: true, createdAt: T0, quotaBytes: null, ...over };
 }
 
 function taskFor(userId: string | null): NewTask {

@@ -4,7 +4,8 @@ import type { RateLimiter } from '../../core/rate-limit.js';
 import type { SettingsService } from '../../core/settings.js';
 import type { TaskService } from '../../core/task-service.js';
 import type { TaskStore } from '../../store/store.js';
-import type { OcsContext, OcsRoute } from '../ocs-route.js';
+import { sendFile } from '../file-reply.js';
+import { type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
 import { arrayParam, boolParam, phpIntCast, stringListParam, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
 
@@ -25,6 +26,11 @@ const TP = '/taskprocessing';
 export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
   const { service } = deps;
   const getTask = async (ctx: OcsContext) => ({ data: { task: taskJson(await service.get(ctx.caller, routeId(ctx, 'id'))) } });
+  const download = (name: string) => async (ctx: OcsContext): Promise<typeof RAW_REPLY> => {
+    const handle = await service.taskFile(ctx.caller, routeId(ctx, name), routeId(ctx, 'fileId'));
+    sendFile(ctx.reply, handle);
+    return RAW_REPLY;
+  };
   const cancel = (name: string) => async (ctx: OcsContext) => ({
     data: { task: taskJson(await service.cancel(ctx.caller, routeId(ctx, name))) },
   });
@@ -91,6 +97,8 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
       },
     },
     { method: 'POST', path: `${TP}/tasks/:taskId/cancel`, auth: 'user', handler: cancel('taskId') },
+    { method: 'GET', path: `${TP}/tasks/:taskId/file/:fileId`, auth: 'user', handler: download('taskId') },
+    { method: 'GET', path: `${TP}/task/:id/file/:fileId`, auth: 'user', handler: download('id') },
     { method: 'POST', path: `${TP}/task/:id/cancel`, auth: 'user', handler: cancel('id') },
     {
       method: 'GET',

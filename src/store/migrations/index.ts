@@ -1,6 +1,8 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import { initialSchema } from './0001-initial.js';
+import { filesSchema } from './0002-files.js';
+import { exAppsSchema } from './0003-exapps.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -9,6 +11,8 @@ import { initialSchema } from './0001-initial.js';
 function migrations(caps: DialectCapabilities): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(caps),
+    '0002-files': filesSchema(caps),
+    '0003-exapps': exAppsSchema(caps),
   };
 }
 

@@ -1,0 +1,191 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { DomainError } from '../core/errors.js';
+import type { Database, FilesTable } from './database.js';
+import type { DialectCapabilities } from './dialects.js';
+import { FOLDER_MIME, type FileContent, type FileRecord, type FileStore } from './store.js';
+
+type FileRow = Selectable<FilesTable>;
+
+/** Ids per `IN (…)` list: well below SQLite's and PostgreSQL's limits on bound parameters. */
+const ID_CHUNK = 500;
+
+export class KyselyFileStore implements FileStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly caps: DialectCapabilities,
+  ) {}
+
+  async getFile(id: number): Promise<FileRecord | undefined> {
+    const row = await this.db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toFileRecord(row);
+  }
+
+  async getFiles(ids: number[]): Promise<FileRecord[]> {
+    const found: FileRecord[] = [];
+    for (const chunk of chunks([...new Set(ids)])) {
+      const rows = await this.db.selectFrom('files').selectAll().where('id', 'in', chunk).execute();
+      found.push(...rows.map(toFileRecord));
+    }
+    return found;
+  }
+
+  async getByPath(owner: string, path: string): Promise<FileRecord | undefined> {
+    const row = await this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('path', '=', path).executeTakeFirst();
+    return row && toFileRecord(row);
+  }
+
+  async listChildren(owner: string, folderPath: string): Promise<FileRecord[]> {
+    const rows = await this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('parent_path', '=', folderPath).execute();
+    // Sorted here, not by ORDER BY: PostgreSQL orders text by the database's locale and SQLite
+    // by bytes, and a listing should not change order with the database behind it.
+    return rows.map(toFileRecord).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  createFolder(owner: string, path: string, etag: string, now: number): Promise<FileRecord | undefined> {
+    return this.insertEntry(owner, path, {
+      is_folder: 1,
+      mime: FOLDER_MIME,
+      size: 0,
+      sha256: null,
+      etag,
+      storage_key: null,
+      created_at: now,
+      updated_at: now,
+    });
+  }
+
+  createFile(owner: string, path: string, content: FileContent, now: number): Promise<FileRecord | undefined> {
+    return this.insertEntry(owner, path, { is_folder: 0, ...contentColumns(content), created_at: now, updated_at: now });
+  }
+
+  async replaceContent(id: number, expectedStorageKey: string, content: FileContent, now: number): Promise<FileRecord | undefined> {
+    const row = await this.db
+      .updateTable('files')
+      .set({ ...contentColumns(content), updated_at: now })
+      .where('id', '=', id)
+      .where('storage_key', '=', expectedStorageKey)
+      .where('is_folder', '=', 0)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toFileRecord(row);
+  }
+
+  async deleteTree(owner: string, path: string): Promise<{ deleted: number; storageKeys: string[] }> {
+    // A prefix test without LIKE (as task-queries.ts releaseLeases): LIKE would need the path's
+    // % and _ escaped and ignores ASCII case on SQLite only. substr counts characters, hence the
+    // code points. The trailing slash keeps "a/bc" out of the delete of "a/b".
+    const prefix = `${path}/`;
+    const rows = await this.db
+      .deleteFrom('files')
+      .where('owner', '=', owner)
+      .where((eb) =>
+        eb.or([eb('path', '=', path), eb(eb.fn<string>('substr', ['path', eb.lit(1), eb.val([...prefix].length)]), '=', prefix)]),
+      )
+      .returning('storage_key')
+      .execute();
+    return { deleted: rows.length, storageKeys: rows.flatMap((r) => (r.storage_key === null ? [] : [r.storage_key])) };
+  }
+
+  async usedBytes(owner: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('files')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string | null>('size'), eb.lit(0)).as('used'))
+      .where('owner', '=', owner)
+      .where('task_id', 'is', null)
+      .executeTakeFirstOrThrow();
+    // PostgreSQL's sum of bigint is numeric, which node-postgres hands back as a string.
+    return Number(row.used);
+  }
+
+  async createTaskFile(owner: string | null, taskId: number, name: string, content: FileContent, now: number): Promise<FileRecord> {
+    const row = await this.db
+      .insertInto('files')
+      .values({
+        owner,
+        parent_path: null,
+        name,
+        path: null,
+        is_folder: 0,
+        ...contentColumns(content),
+        task_id: taskId,
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toFileRecord(row);
+  }
+
+  async countTaskFiles(taskId: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('files')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('task_id', '=', taskId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async deleteTaskFiles(taskIds: number[]): Promise<string[]> {
+    const keys: string[] = [];
+    for (const chunk of chunks([...new Set(taskIds)])) {
+      const rows = await this.db.deleteFrom('files').where('task_id', 'in', chunk).returning('storage_key').execute();
+      for (const r of rows) if (r.storage_key !== null) keys.push(r.storage_key);
+    }
+    return keys;
+  }
+
+  /**
+   * The parent check and the insert share a transaction, so on SQLite (one writer) a concurrent
+   * delete of the parent cannot leave an entry behind in no folder.
+   */
+  private async insertEntry(
+    owner: string,
+    path: string,
+    columns: Omit<Insertable<FilesTable>, 'owner' | 'parent_path' | 'name' | 'path' | 'task_id'>,
+  ): Promise<FileRecord | undefined> {
+    const cut = path.lastIndexOf('/');
+    const parentPath = cut < 0 ? '' : path.slice(0, cut);
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        if (parentPath !== '') {
+          const parent = await trx.selectFrom('files').select('is_folder').where('owner', '=', owner).where('path', '=', parentPath).executeTakeFirst();
+          if (parent?.is_folder !== 1) return undefined;
+        }
+        const row = await trx
+          .insertInto('files')
+          .values({ owner, parent_path: parentPath, name: path.slice(cut + 1), path, task_id: null, ...columns })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        return toFileRecord(row);
+      });
+    } catch (error) {
+      // Sabre's message for MKCOL on an existing path; a PUT that loses a race for a new path retries as a replace.
+      if (this.caps.isUniqueViolation(error)) throw new DomainError('method_not_allowed', 'The resource you tried to create already exists');
+      throw error;
+    }
+  }
+}
+
+const contentColumns = (c: FileContent) => ({ mime: c.mime, size: c.size, sha256: c.sha256, etag: c.etag, storage_key: c.storageKey });
+
+function* chunks<T>(items: T[]): Generator<T[]> {
+  for (let i = 0; i < items.length; i += ID_CHUNK) yield items.slice(i, i + ID_CHUNK);
+}
+
+function toFileRecord(row: FileRow): FileRecord {
+  return {
+    id: Number(row.id),
+    owner: row.owner,
+    path: row.path,
+    name: row.name,
+    isFolder: row.is_folder === 1,
+    mime: row.mime,
+    size: Number(row.size),
+    sha256: row.sha256,
+    etag: row.etag,
+    storageKey: row.storage_key,
+    taskId: row.task_id === null ? null : Number(row.task_id),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}

@@ -1,0 +1,44 @@
+import type { TaskEvents } from '../core/task-events.js';
+
+interface Waiter {
+  types: ReadonlySet<string>;
+  wake: () => void;
+}
+
+/**
+ * Parked long-poll requests (`next`/`next_batch` with `wait`). A scheduled task wakes the
+ * longest-waiting request for its type, which then tries a claim; a request that loses the race
+ * parks again. Callers also re-check on a timer, so a missed wake-up (a task scheduled by another
+ * process) only delays pickup.
+ */
+export class Waiters {
+  private readonly waiters: Waiter[] = [];
+
+  constructor(events: TaskEvents) {
+    events.onScheduled((task) => {
+      const i = this.waiters.findIndex((w) => w.types.has(task.type));
+      if (i >= 0) this.waiters.splice(i, 1)[0]?.wake();
+    });
+  }
+
+  /** Resolves when a task of one of `types` is scheduled, after `ms`, or when `signal` aborts. */
+  wait(types: ReadonlySet<string>, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      };
+      const waiter: Waiter = { types, wake: done };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done);
+      this.waiters.push(waiter);
+    });
+  }
+
+  get size(): number {
+    return this.waiters.length;
+  }
+}

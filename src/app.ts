@@ -4,6 +4,7 @@ import { userRoutes } from './api/routes/user-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
+import { AppApiAuthenticator } from './auth/appapi.js';
 import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/authenticator.js';
 import { hashPassword, randomToken } from './auth/passwords.js';
 import type { Config } from './config.js';
@@ -67,12 +68,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const events = new TaskEvents();
   const limiter: RateLimiter = new MemoryRateLimiter(clock);
   const files = createFileService(store, config, clock);
-  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock });
-  const authenticator = new Authenticator(store.users, limiter, clock, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
+  const catalog = { sync: async () => {} };
+  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock, catalog });
+  const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
+  const authenticator = new Authenticator(store.users, limiter, clock, throttle);
+  const appApi = new AppApiAuthenticator(store.exapps, store.users, limiter, clock, throttle);
 
   const server = await buildServer({
     routes: userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
     authenticator,
+    appApi,
     settings,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,

@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { multipartFields } from './multipart.js';
 import { DomainError } from '../core/errors.js';
 import type { Caller } from '../core/task-service.js';
-import type { User } from '../store/store.js';
+import type { ExApp, User } from '../store/store.js';
 import { type AuthMode, type CallerDeps, resolveCaller } from './caller.js';
 import { chooseFormat, type OcsFormat, type OcsReply, type OcsVersion, renderError, renderOcs } from './ocs.js';
 import { mergeParams } from './php-params.js';
@@ -14,6 +16,8 @@ export interface OcsContext {
   params: Record<string, unknown>;
   caller: Caller;
   user: User | null;
+  /** The ExApp making the request (AppAPI headers), if any. */
+  exApp: ExApp | null;
   /** Headers to add to the reply, success or error (rate-limit headers). */
   headers: Record<string, string>;
 }
@@ -32,6 +36,8 @@ export interface OcsRoute {
   path: string;
   auth: AuthMode;
   handler(ctx: OcsContext): Promise<OcsResult | typeof RAW_REPLY>;
+  /** The handler reads a multipart body itself (file uploads); its fields are not parameters then. */
+  rawBody?: boolean;
   /** Upstream's text for unexpected errors differs by route ("Internal error" / "Internal server error"). */
   internalErrorMessage?: string;
 }
@@ -53,12 +59,12 @@ export function ocsHandler(route: OcsRoute, version: OcsVersion, deps: OcsRouteD
     let format: OcsFormat = chooseFormat(query.format, req.headers.accept);
     const headers: Record<string, string> = {};
     try {
-      const body = await requestBody(req, deps.bodyLimit);
+      const body = await readParams(req, route, deps.bodyLimit);
       const params = mergeParams(query, body, (req.params ?? {}) as Record<string, unknown>);
       format = chooseFormat(params.format, req.headers.accept);
       const resolved = await resolveCaller(req, route.auth, deps);
       if (resolved.setCookie) headers['set-cookie'] = resolved.setCookie;
-      const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, headers };
+      const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, exApp: resolved.exApp, headers };
       const result = await route.handler(ctx);
       if (result === RAW_REPLY) return reply;
       return send(reply, renderOcs({ version, format, status: result.status ?? 200, data: result.data, headers }));
@@ -87,4 +93,12 @@ export function sendError(
   const out = renderError(domain, version, format);
   out.headers = { ...headers, ...out.headers };
   return send(reply, out);
+}
+
+/** The body as parameters; a multipart body is read for its fields unless the route streams it itself. */
+async function readParams(req: FastifyRequest, route: OcsRoute, limit: number): Promise<unknown> {
+  const body = await requestBody(req, limit);
+  if (!(body instanceof Readable)) return body;
+  if (route.rawBody) return undefined;
+  return multipartFields(req.headers, body, limit);
 }

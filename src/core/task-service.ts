@@ -37,6 +37,11 @@ export interface TaskServiceDeps {
   files: TaskFiles;
   events: TaskEvents;
   clock: Clock;
+  /**
+   * Brings providers registered elsewhere (ExApps, through another node or process) into the
+   * registries; called before every decision that depends on which providers exist.
+   */
+  catalog: { sync(): Promise<void> };
 }
 
 /** The user-side operations of the API (SEMANTICS.md §1, §2, §5, §14). No HTTP here. */
@@ -45,6 +50,7 @@ export class TaskService {
 
   /** Task types that have an available provider and are not disabled, with the preferred provider's details. */
   async availableTypes(): Promise<{ type: TaskTypeDefinition; provider: RegisteredProvider }[]> {
+    await this.deps.catalog.sync();
     const settings = await this.deps.settings.get();
     const out: { type: TaskTypeDefinition; provider: RegisteredProvider }[] = [];
     for (const type of this.deps.taskTypes.all()) {
@@ -70,6 +76,7 @@ export class TaskService {
     if (params.webhookUri !== null) checkLength('webhookUri', params.webhookUri, LIMITS.webhookUri);
     if (params.webhookMethod !== null) checkLength('webhookMethod', params.webhookMethod, LIMITS.webhookMethod);
 
+    await this.deps.catalog.sync();
     const settings = await this.deps.settings.get();
     if (caller.isGuest && !settings.guestsAllowed) throw providerUnavailable();
     const type = this.deps.taskTypes.get(params.type);

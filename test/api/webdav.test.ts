@@ -3,18 +3,16 @@ import { request as httpRequest } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/api/server.js';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { registerWebdav } from '../../src/api/webdav/webdav-routes.js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { hashPassword, randomToken, tokenHash } from '../../src/auth/passwords.js';
 import { systemClock } from '../../src/core/clock.js';
 import { MemoryRateLimiter } from '../../src/core/rate-limit.js';
-import { SettingsService } from '../../src/core/settings.js';
 import type { FileService } from '../../src/files/file-service.js';
 import { BlobStore } from '../../src/files/blob-store.js';
 import { LocalFileService } from '../../src/files/local-file-service.js';
-import { basic, startServer } from '../helpers/server.js';
+import { basic, startServer, type TestServer } from '../helpers/server.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
 
 /**
@@ -54,15 +52,12 @@ async function startDav(): Promise<Dav> {
   const authenticator = new Authenticator(ts.store.users, new MemoryRateLimiter(clock), clock);
   const logged: object[] = [];
   const log = { error: (o: object) => void logged.push(o) };
-  const server: FastifyInstance = await buildServer({
-    routes: [],
-    authenticator,
-    settings: new SettingsService(ts.store.settings, clock),
-    bodyLimit: BODY_LIMIT,
-    trustProxy: false,
-    logger: false,
-    log,
-  });
+  // A root set up as api/server.ts sets it up: its catch-all parser buffers bodies under the API
+  // body limit, which the WebDAV plugin must neither inherit nor disturb.
+  const server: FastifyInstance = Fastify({ bodyLimit: BODY_LIMIT, logger: false });
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
+  server.post('/api-echo', async (req) => ({ body: req.body === undefined ? 'dropped' : 'kept' }));
   const local = new LocalFileService({ files: ts.store.files, users: ts.store.users, blobs: new BlobStore(ts.dir), clock, maxUpload: MAX_UPLOAD });
   let onPutSettled: (() => void) | undefined;
   const files: FileService = new Proxy(local, {
@@ -515,11 +510,12 @@ describe('WebDAV /remote.php/dav/files', () => {
     });
   });
 
-  describe('isolation from the OCS routes', () => {
-    it('leaves OCS answers in the OCS envelope', async () => {
-      const res = await fetch(`${d.url}/ocs/v2.php/no/such/route?format=json`, { headers: { 'OCS-APIRequest': 'true' } });
-      assert.equal(res.status, 404);
-      assert.ok((await res.json()).ocs);
+  describe('isolation from the other routes', () => {
+    it("leaves the root's body parser and body limit to the other routes", async () => {
+      const small = await fetch(`${d.url}/api-echo`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+      assert.deepEqual(await small.json(), { body: 'dropped' });
+      const large = await fetch(`${d.url}/api-echo`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(BODY_LIMIT + 1) });
+      assert.equal(large.status, 413);
     });
 
     it('answers methods it does not implement on DAV paths with 405', async () => {
@@ -542,9 +538,13 @@ describe('WebDAV /remote.php/dav/files', () => {
 });
 
 describe('WebDAV as the app mounts it', () => {
-  it('stores through /remote.php/dav and finds the id with PROPFIND, via createApp', async (t) => {
-    const server = await startServer({ config: { bodyLimit: 1024, maxUpload: 1 << 20 } });
-    t.after(() => server.close());
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ config: { bodyLimit: 1024, maxUpload: 1 << 20 } });
+  });
+  after(() => server.close());
+
+  it('stores through /remote.php/dav above the API body limit and finds the id with PROPFIND', async () => {
     const alice = await server.addUser('alice');
     const body = new Uint8Array(Buffer.alloc(4096, 1));
     const put = await fetch(`${server.url}${ALICE}/via-app.bin`, { method: 'PUT', headers: { authorization: alice.auth }, body });
@@ -552,5 +552,16 @@ describe('WebDAV as the app mounts it', () => {
     const found = await fetch(`${server.url}${ALICE}/via-app.bin`, { method: 'PROPFIND', headers: { authorization: alice.auth, depth: '0' } });
     assert.equal(found.status, 207);
     assert.equal(prop(await found.text(), 'oc:fileid'), String(parseInt(put.headers.get('oc-fileid') ?? '', 10)));
+  });
+
+  it('leaves the OCS routes their envelope, parsers and body limit', async () => {
+    const missing = await server.ocs('GET', '/ocs/v2.php/no/such/route');
+    assert.equal(missing.status, 404);
+    assert.ok(missing.json.ocs);
+    const types = await server.ocs('GET', '/ocs/v2.php/taskprocessing/tasktypes', { auth: server.admin.auth });
+    assert.equal(types.status, 200);
+    const tooLarge = await server.ocs('POST', '/ocs/v2.php/taskprocessing/schedule', { auth: server.admin.auth, body: { input: { input: 'x'.repeat(2048) }, type: 'core:text2text', appId: 'test' } });
+    assert.equal(tooLarge.status, 413);
+    assert.ok(tooLarge.json.ocs);
   });
 });

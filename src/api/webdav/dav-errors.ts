@@ -53,7 +53,7 @@ function fromFastify(err: Error & { code?: string; statusCode?: number }): Domai
 }
 
 /** Sabre's error document, byte for byte in the layout Nextcloud sends. */
-export function sabreErrorXml(exception: string, message: string): string {
+function sabreErrorXml(exception: string, message: string): string {
   return (
     '<?xml version="1.0" encoding="utf-8"?>\n' +
     '<d:error xmlns:d="DAV:" xmlns:s="http://sabredav.org/ns">\n' +

@@ -5,7 +5,7 @@ import { type Clark, clark, escapeXml, NS } from './dav-xml.js';
  * Nextcloud appends its instance id to file ids in OC-FileId and oc:id. taskproc has one
  * instance and no random id to keep, so this constant stands in for it.
  */
-export const INSTANCE_ID = 'taskproc0';
+const INSTANCE_ID = 'taskproc0';
 
 /**
  * The id as Nextcloud formats OC-FileId and oc:id: `sprintf('%08d', $id) . $instanceId`, so

@@ -19,7 +19,7 @@ export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[c]};`);
 }
 
-export type PropfindRequest = { kind: 'allprop' } | { kind: 'propname' } | { kind: 'prop'; props: Clark[] };
+type PropfindRequest = { kind: 'allprop' } | { kind: 'propname' } | { kind: 'prop'; props: Clark[] };
 
 const NAME = String.raw`[A-Za-z_][\w.-]*`;
 const QNAME = `(?:(${NAME}):)?(${NAME})`;

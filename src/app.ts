@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
 import { userRoutes } from './api/routes/user-routes.js';
+import { appApiRoutes } from './api/routes/appapi-routes.js';
+import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
@@ -9,6 +11,7 @@ import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from
 import { hashPassword, randomToken } from './auth/passwords.js';
 import type { Config } from './config.js';
 import { type Clock, systemClock, unixSeconds } from './core/clock.js';
+import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
 import { ProviderRegistry } from './core/provider-registry.js';
 import { MemoryRateLimiter, type RateLimiter } from './core/rate-limit.js';
@@ -68,14 +71,18 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const events = new TaskEvents();
   const limiter: RateLimiter = new MemoryRateLimiter(clock);
   const files = createFileService(store, config, clock);
-  const catalog = { sync: async () => {} };
+  const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
   const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock, catalog });
   const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
   const authenticator = new Authenticator(store.users, limiter, clock, throttle);
   const appApi = new AppApiAuthenticator(store.exapps, store.users, limiter, clock, throttle);
 
   const server = await buildServer({
-    routes: userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
+    routes: [
+      ...userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
+      ...appApiRoutes({ store, catalog, clock }),
+      ...capabilitiesRoutes(),
+    ],
     authenticator,
     appApi,
     settings,

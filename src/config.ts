@@ -19,6 +19,16 @@ export interface Config {
   maxUpload: number;
   /** How many tasks the built-in runner processes at once. */
   runnerConcurrency: number;
+  /** Longest `wait` (seconds) a worker may ask of `next`/`next_batch` (long-poll); longer asks get 400. */
+  maxWait: number;
+  /** The built-in offline providers (extractive text, eSpeak speech); on by default. */
+  offlineProviders: boolean;
+  /** An OpenAI-compatible back end for the simple case (one back end, one model); null: none. */
+  openaiBaseUrl: string | null;
+  openaiApiKey: string | null;
+  openaiModel: string | null;
+  /** A JSON file describing several named back ends and models per task type (see the README). */
+  providersConfig: string | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Trust X-Forwarded-For from a reverse proxy when computing the client IP (rate limits, throttling). */
   trustProxy: boolean;
@@ -66,6 +76,12 @@ const SPECS: Record<keyof Config, KeySpec> = {
   bodyLimit: { env: 'TASKPROC_BODY_LIMIT', flag: 'body-limit', parse: int(1024, 1024 * 1024 * 1024) },
   maxUpload: { env: 'TASKPROC_MAX_UPLOAD', flag: 'max-upload', parse: int(1, Number.MAX_SAFE_INTEGER) },
   runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
+  maxWait: { env: 'TASKPROC_MAX_WAIT', flag: 'max-wait', parse: int(0, 3600) },
+  offlineProviders: { env: 'TASKPROC_OFFLINE_PROVIDERS', flag: 'offline-providers', parse: bool },
+  openaiBaseUrl: { env: 'TASKPROC_OPENAI_BASE_URL', flag: 'openai-base-url', parse: (raw) => (raw === '' ? null : raw) },
+  openaiApiKey: { env: 'TASKPROC_OPENAI_API_KEY', flag: 'openai-api-key', parse: (raw) => (raw === '' ? null : raw) },
+  openaiModel: { env: 'TASKPROC_OPENAI_MODEL', flag: 'openai-model', parse: (raw) => (raw === '' ? null : raw) },
+  providersConfig: { env: 'TASKPROC_PROVIDERS_CONFIG', flag: 'providers-config', parse: (raw) => (raw === '' ? null : resolve(raw)) },
   logLevel: {
     env: 'TASKPROC_LOG_LEVEL',
     flag: 'log-level',
@@ -84,6 +100,12 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   bodyLimit: 8 * 1024 * 1024,
   maxUpload: 512 * 1024 * 1024,
   runnerConcurrency: 2,
+  maxWait: 30,
+  offlineProviders: true,
+  openaiBaseUrl: null,
+  openaiApiKey: null,
+  openaiModel: null,
+  providersConfig: null,
   logLevel: 'info',
   trustProxy: false,
 });

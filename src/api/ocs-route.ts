@@ -25,6 +25,8 @@ export interface OcsContext {
 export interface OcsResult {
   status?: number;
   data: unknown;
+  /** meta.message of a failure (upstream leaves it '' for controller errors; we may explain). */
+  message?: string;
 }
 
 /** A handler that has written the reply itself (raw file bytes) returns this. */
@@ -67,7 +69,7 @@ export function ocsHandler(route: OcsRoute, version: OcsVersion, deps: OcsRouteD
       const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, exApp: resolved.exApp, headers };
       const result = await route.handler(ctx);
       if (result === RAW_REPLY) return reply;
-      return send(reply, renderOcs({ version, format, status: result.status ?? 200, data: result.data, headers }));
+      return send(reply, renderOcs({ version, format, status: result.status ?? 200, data: result.data, message: result.message, headers }));
     } catch (err) {
       return sendError(reply, err, version, format, headers, deps, route.internalErrorMessage);
     }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { systemClock } from '../core/clock.js';
 import { openStore } from '../store/open-store.js';
+import { appCommands } from './app-commands.js';
 import { appPasswordCommands } from './app-password-commands.js';
 import { type Command, CommandError, UsageError } from './command.js';
 import { configCommands } from './config-commands.js';
@@ -21,7 +22,7 @@ interface Entry {
   main(argv: string[]): Promise<number>;
 }
 
-const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands, ...fileCommands];
+const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands, ...fileCommands, ...appCommands];
 
 const ENTRIES: Entry[] = [
   {

@@ -1,3 +1,4 @@
+import { createFileService } from '../files/create-file-service.js';
 import { hashPassword } from '../auth/passwords.js';
 import { unixSeconds } from '../core/clock.js';
 import type { User } from '../store/store.js';
@@ -82,11 +83,12 @@ Without --password-from-env the user gets no password and can log in only with a
 
 const userDelete = command({
   name: 'user:delete',
-  summary: 'Delete a user with its app passwords and tasks',
+  summary: 'Delete a user with its app passwords, tasks and files',
   usage: 'user:delete <uid>',
   args: ['uid'],
   async run(a, ctx) {
     if (!(await ctx.store.users.deleteUser(a.args.uid))) throw new CommandError(`User "${a.args.uid}" does not exist`);
+    await createFileService(ctx.store, ctx.config, ctx.clock).deleteUserFiles(a.args.uid);
     ctx.print(`User "${a.args.uid}" deleted.`);
   },
 });

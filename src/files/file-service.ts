@@ -62,6 +62,8 @@ export interface FileService extends FileAccess {
   open(id: number): Promise<OpenedFile | undefined>;
   /** Stores a provider's output for a task; the file belongs to the task's user and dies with the task. */
   storeTaskOutput(task: { id: number; userId: string | null }, output: FileOutput): Promise<StoredFile>;
+  /** Deletes all of a user's files, folders and output files (the account is being deleted). */
+  deleteUserFiles(owner: string): Promise<void>;
   /** Deletes the output files of these tasks (contents and metadata). */
   deleteTaskFiles(taskIds: number[]): Promise<void>;
 }

@@ -144,6 +144,10 @@ export class LocalFileService implements FileService {
     }
   }
 
+  async deleteUserFiles(owner: string): Promise<void> {
+    await this.deps.blobs.remove(await this.deps.files.deleteOwnerFiles(owner));
+  }
+
   async deleteTaskFiles(taskIds: number[]): Promise<void> {
     if (taskIds.length === 0) return;
     await this.deps.blobs.remove(await this.deps.files.deleteTaskFiles(taskIds));

@@ -82,6 +82,8 @@ export interface TasksTable {
   ended_at: NullableInt8;
   last_updated: Int8;
   completion_expected_at: NullableInt8;
+  /** JSON text: the latest intermediate output a worker streamed (migration 0004); null when none. */
+  partial_output: string | null;
 }
 
 /**

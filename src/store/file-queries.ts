@@ -125,6 +125,11 @@ export class KyselyFileStore implements FileStore {
     return Number(row.n);
   }
 
+  async deleteOwnerFiles(owner: string): Promise<string[]> {
+    const rows = await this.db.deleteFrom('files').where('owner', '=', owner).returning('storage_key').execute();
+    return rows.flatMap((r) => (r.storage_key === null ? [] : [r.storage_key]));
+  }
+
   async deleteTaskFiles(taskIds: number[]): Promise<string[]> {
     const keys: string[] = [];
     for (const chunk of chunks([...new Set(taskIds)])) {

@@ -79,6 +79,20 @@ export interface TaskStore {
   ): Promise<Task | undefined>;
   /** Moves the lease end of a RUNNING task held by `leaseOwner`, changing nothing else. False when it is not held. */
   extendLease(id: number, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<boolean>;
+  /**
+   * Hands claimed tasks back: RUNNING under `leaseOwner` → SCHEDULED, lease cleared, and the
+   * claim's attempt not counted (the worker never saw them). Returns how many went back.
+   */
+  releaseClaims(ids: number[], leaseOwner: string, now: number): Promise<number>;
+  /** Whether any SCHEDULED task of these types exists (an empty list: false). */
+  hasScheduled(types: string[]): Promise<boolean>;
+  /**
+   * Stores a worker's intermediate output on a RUNNING task held by `leaseOwner` and extends its
+   * lease. Undefined when the condition failed.
+   */
+  setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined>;
+  /** The latest intermediate output of a task: null when none, undefined when the task does not exist. */
+  getPartialOutput(id: number): Promise<TaskIO | null | undefined>;
   /** RUNNING (or SCHEDULED) → SUCCESSFUL/FAILED, only under the given lease owner when set. Undefined when the condition failed. */
   finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined>;
   /**
@@ -211,6 +225,8 @@ export interface FileStore {
   usedBytes(owner: string): Promise<number>;
   createTaskFile(owner: string | null, taskId: number, name: string, content: FileContent, now: number): Promise<FileRecord>;
   countTaskFiles(taskId: number): Promise<number>;
+  /** Deletes every file and folder of a user (its account is going away); returns the blobs to remove. */
+  deleteOwnerFiles(owner: string): Promise<string[]>;
   /** Deletes the output files of these tasks; returns the storage keys they freed. */
   deleteTaskFiles(taskIds: number[]): Promise<string[]>;
 }

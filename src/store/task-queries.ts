@@ -181,6 +181,56 @@ export class KyselyTaskStore implements TaskStore {
     return result.numUpdatedRows > 0n;
   }
 
+  async releaseClaims(ids: number[], leaseOwner: string, now: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.db
+      .updateTable('tasks')
+      .set((eb) => ({ status: TASK_STATUS.SCHEDULED, last_updated: now, attempts: eb('attempts', '-', 1), ...LEASE_CLEARED }))
+      .where('id', 'in', ids)
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('lease_owner', '=', leaseOwner)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async hasScheduled(types: string[]): Promise<boolean> {
+    if (types.length === 0) return false;
+    // EXISTS over the partial claim index: stops at the first row, however long the queue.
+    const row = await this.db
+      .selectNoFrom((eb) =>
+        eb
+          .exists(
+            eb
+              .selectFrom('tasks')
+              .select('id')
+              .where((e) => inStatus(e, TASK_STATUS.SCHEDULED))
+              .where('type', 'in', types),
+          )
+          .as('found'),
+      )
+      .executeTakeFirstOrThrow();
+    // SQLite answers 0/1, PostgreSQL a boolean.
+    return Boolean(Number(row.found));
+  }
+
+  async setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined> {
+    const row = await this.db
+      .updateTable('tasks')
+      .set({ partial_output: JSON.stringify(partialOutput), lease_expires_at: leaseExpiresAt, last_updated: now })
+      .where('id', '=', id)
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('lease_owner', '=', leaseOwner)
+      .returningAll()
+      .executeTakeFirst();
+    return row && toTask(row);
+  }
+
+  async getPartialOutput(id: number): Promise<TaskIO | null | undefined> {
+    const row = await this.db.selectFrom('tasks').select('partial_output').where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    return row.partial_output === null ? null : (JSON.parse(row.partial_output) as TaskIO);
+  }
+
   async finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined> {
     let query = this.db
       .updateTable('tasks')

@@ -36,8 +36,7 @@ type Handler = (req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps) => P
  * The slice of Nextcloud's WebDAV that clients use to upload a file and learn its id:
  * `/remote.php/dav/files/{user}/…` and the legacy `/remote.php/webdav/…`, with PUT, GET, HEAD,
  * DELETE, MKCOL, PROPFIND and OPTIONS. Left out: MOVE, COPY, PROPPATCH, LOCK, ranges, chunked
- * uploads, and PROPFIND with Depth: infinity, refused with 403 as Apache mod_dav refuses it (Sabre,
- * behind Nextcloud, quietly answers it as Depth 1 instead).
+ * uploads. PROPFIND with Depth: infinity is answered as Depth 1, as Sabre behind Nextcloud does.
  *
  * Everything lives in an encapsulated plugin: its body handling (every body passed through as
  * an unread stream, so uploads are never buffered and the API body limit does not apply) and its
@@ -170,7 +169,6 @@ async function mkcol(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps)
 async function propfind(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps): Promise<FastifyReply> {
   const r = await resolve(req, deps);
   const depth = String(req.headers.depth ?? '1').trim().toLowerCase();
-  if (depth === 'infinity') throw new DomainError('forbidden', 'PROPFIND requests with a Depth of infinity are not allowed');
   const asked = parsePropfind((await readSmallBody(req, PROPFIND_BODY_LIMIT)).toString('utf8'));
   const target = await mustStat(deps, r);
   const nodes = depth !== '0' && target.isFolder ? [target, ...(await deps.files.list(r.uid, r.path))] : [target];

@@ -3,6 +3,7 @@ import type { DialectCapabilities } from '../dialects.js';
 import { initialSchema } from './0001-initial.js';
 import { filesSchema } from './0002-files.js';
 import { exAppsSchema } from './0003-exapps.js';
+import { partialOutputSchema } from './0004-partial-output.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -13,6 +14,7 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
     '0001-initial': initialSchema(caps),
     '0002-files': filesSchema(caps),
     '0003-exapps': exAppsSchema(caps),
+    '0004-partial-output': partialOutputSchema(),
   };
 }
 

@@ -3,13 +3,16 @@ import { buildServer } from './api/server.js';
 import { userRoutes } from './api/routes/user-routes.js';
 import { appApiRoutes } from './api/routes/appapi-routes.js';
 import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
+import { consumerRoutes } from './api/routes/consumer-routes.js';
+import { providerRoutes } from './api/routes/provider-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
 import { AppApiAuthenticator } from './auth/appapi.js';
 import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/authenticator.js';
 import { hashPassword, randomToken } from './auth/passwords.js';
-import type { Config } from './config.js';
+import { loadServerKey, openSealedSecret } from './auth/sealed-secret.js';
+import { type Config, processEnv } from './config.js';
 import { type Clock, systemClock, unixSeconds } from './core/clock.js';
 import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
@@ -19,10 +22,13 @@ import { SettingsService } from './core/settings.js';
 import { TaskEvents } from './core/task-events.js';
 import { TaskService } from './core/task-service.js';
 import { TaskTypeRegistry } from './core/task-types.js';
+import { WorkerService } from './core/worker-service.js';
 import { openStore } from './store/open-store.js';
-import type { Store } from './store/store.js';
+import type { ExAppStore, Store } from './store/store.js';
 import { startMaintenance } from './workers/maintenance.js';
 import { Runner } from './workers/runner.js';
+import { Waiters } from './workers/waiters.js';
+import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
 
 export interface AppOptions {
   config: Config;
@@ -33,6 +39,8 @@ export interface AppOptions {
   /** Interval of the lease sweeper and the runner's idle poll; tests shorten them. */
   leaseIntervalMs?: number;
   runnerPollMs?: number;
+  /** Webhook delivery tuning (timeouts, retries, backoff); tests shorten them. */
+  webhook?: Partial<Omit<WebhookOptions, 'log' | 'appApiTarget'>>;
 }
 
 export interface App {
@@ -44,6 +52,10 @@ export interface App {
   events: TaskEvents;
   files: FileService;
   runner: Runner;
+  /** Parked long-poll requests of workers (next/next_batch with `wait`). */
+  waiters: Waiters;
+  /** Calls tasks' webhooks when they end. */
+  webhooks: WebhookSender;
   /** Set when this start created the admin user with a generated password (print it once). */
   generatedAdminPassword: string | null;
   /** Listens on the configured host and port; returns the base URL. */
@@ -76,12 +88,27 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
   const authenticator = new Authenticator(store.users, limiter, clock, throttle);
   const appApi = new AppApiAuthenticator(store.exapps, store.users, limiter, clock, throttle);
+  const waiters = new Waiters(events);
+  const workers = new WorkerService({
+    tasks: store.tasks,
+    fileRecords: store.files,
+    files,
+    service,
+    taskTypes,
+    events,
+    waiters,
+    providerOwner: (id) => catalog.appIdOf(id),
+    clock,
+    maxWaitSeconds: config.maxWait,
+  });
 
   const server = await buildServer({
     routes: [
       ...userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
       ...appApiRoutes({ store, catalog, clock }),
       ...capabilitiesRoutes(),
+      ...providerRoutes({ workers }),
+      ...consumerRoutes({ service }),
     ],
     authenticator,
     appApi,
@@ -93,6 +120,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const log = server.log;
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
+  const webhooks = new WebhookSender({ ...DEFAULT_WEBHOOK_OPTIONS, ...opts.webhook, log, appApiTarget: appApiWebhookTarget(store.exapps, config, log) });
+  // Cancel and every result end a task; deletes do not call webhooks (upstream neither).
+  const stopWebhooks = events.onEnded((task) => webhooks.send(task));
 
   // One node on SQLite: whatever this runner held when the process died is ours to run again.
   const leaseOwner = 'runner:local';
@@ -122,6 +152,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     events,
     files,
     runner,
+    waiters,
+    webhooks,
     generatedAdminPassword,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
@@ -135,8 +167,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
       if (closed) return;
       closed = true;
       stopMaintenance();
+      // Parked long-polls would otherwise hold server.close() for up to maxWait seconds.
+      workers.close();
       await server.close();
       await runner.stop();
+      stopWebhooks();
+      // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.
+      await Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, WEBHOOK_SHUTDOWN_GRACE_MS).unref())]);
       await store.close();
     },
   };
@@ -160,4 +197,44 @@ async function ensureAdmin(store: Store, password: string | null, clock: Clock):
     createdAt: unixSeconds(clock),
   });
   return password === null ? chosen : null;
+}
+
+/** How long close() lets webhook deliveries in flight finish. */
+const WEBHOOK_SHUTDOWN_GRACE_MS = 5000;
+
+/** The AppAPI version announced to ExApps (AA-VERSION): AppAPI carries the server's version, as capabilities say. */
+const AA_VERSION = '33.0.0';
+
+/**
+ * Resolves `AppAPI:<appId>:<METHOD>` webhooks (SEMANTICS.md §9) to the ExApp's address and the
+ * AppAPI headers of EXAPP.md §2, acting as the task's user. Unknown, disabled or unreachable apps
+ * (no baseUrl or no sealed secret) give null, which the sender logs as skipped; so does any error,
+ * because a failing lookup must never break delivery of other webhooks. The server key is read
+ * once, on the first such webhook. AA-REQUEST-ID is "CLI", as upstream sends from background
+ * work: deliveries run after the request that ended the task has been answered.
+ */
+function appApiWebhookTarget(exapps: ExAppStore, config: Config, log: { warn(obj: object, msg: string): void }): NonNullable<WebhookOptions['appApiTarget']> {
+  let key: Promise<Buffer> | null = null;
+  return async (appId, path, userId) => {
+    try {
+      const app = await exapps.getExApp(appId);
+      if (!app || !app.enabled || !app.baseUrl || !app.sealedSecret) return null;
+      key ??= loadServerKey(config, processEnv());
+      const secret = openSealedSecret(app.sealedSecret, await key);
+      return {
+        url: `${app.baseUrl.replace(/\/+$/, '')}${path}`,
+        headers: {
+          'aa-version': AA_VERSION,
+          'ex-app-id': app.appId,
+          'ex-app-version': app.version,
+          'authorization-app-api': Buffer.from(`${userId ?? ''}:${secret}`).toString('base64'),
+          'aa-request-id': 'CLI',
+        },
+      };
+    } catch (err) {
+      key = null;
+      log.warn({ err, appId }, 'webhook: the ExApp cannot be addressed');
+      return null;
+    }
+  };
 }

@@ -56,6 +56,8 @@ export interface WorkerServiceDeps {
   taskTypes: TaskTypeRegistry;
   events: TaskEvents;
   waiters: TaskWaiters;
+  /** The ExApp that registered a provider (ExAppCatalog.appIdOf); undefined for in-process and unknown ones. */
+  providerOwner: (providerId: string) => string | undefined;
   clock: Clock;
   /** Longest long-poll a worker may ask for, in seconds (config maxWait). */
   maxWaitSeconds: number;
@@ -127,7 +129,7 @@ export class WorkerService {
     }
     const over = all.slice(kept.length).map((c) => c.task.id);
     if (over.length > 0) await this.deps.tasks.releaseClaims(over, exAppLeaseOwner(appId), this.now());
-    const hasMore = over.length > 0 || (await this.deps.tasks.hasScheduled(await this.eligibleTypes(providerIds, taskTypeIds)));
+    const hasMore = over.length > 0 || (await this.deps.tasks.hasScheduled(await this.eligibleTypes(appId, providerIds, taskTypeIds)));
     return { claimed: kept, hasMore };
   }
 
@@ -249,25 +251,28 @@ export class WorkerService {
 
   /**
    * SEMANTICS.md §6 intersect: a requested type counts when its preferred provider is among the
-   * requested providers. In-process providers are the built-in runner's, never an ExApp's.
+   * requested providers. Unlike upstream, only providers this ExApp registered count: another
+   * app's tasks (and their users' inputs) are not its to take, and in-process providers belong to
+   * the built-in runner. Real workers only ever ask for their own providers.
    */
-  private async eligible(providerIds: string[], taskTypeIds: string[]): Promise<Map<string, RegisteredProvider>> {
+  private async eligible(appId: string, providerIds: string[], taskTypeIds: string[]): Promise<Map<string, RegisteredProvider>> {
     const providers = new Set(providerIds);
     const types = new Set(taskTypeIds);
     const out = new Map<string, RegisteredProvider>();
     if (providers.size === 0 || types.size === 0) return out;
     for (const { type, provider } of await this.deps.service.availableTypes()) {
-      if (types.has(type.id) && providers.has(provider.info.id) && provider.inProcess === null) out.set(type.id, provider);
+      const id = provider.info.id;
+      if (types.has(type.id) && providers.has(id) && provider.inProcess === null && this.deps.providerOwner(id) === appId) out.set(type.id, provider);
     }
     return out;
   }
 
-  private async eligibleTypes(providerIds: string[], taskTypeIds: string[]): Promise<string[]> {
-    return [...(await this.eligible(providerIds, taskTypeIds)).keys()];
+  private async eligibleTypes(appId: string, providerIds: string[], taskTypeIds: string[]): Promise<string[]> {
+    return [...(await this.eligible(appId, providerIds, taskTypeIds)).keys()];
   }
 
   private async claim(appId: string, providerIds: string[], taskTypeIds: string[], limit: number): Promise<ClaimedTask[]> {
-    const eligible = await this.eligible(providerIds, taskTypeIds);
+    const eligible = await this.eligible(appId, providerIds, taskTypeIds);
     if (eligible.size === 0) return [];
     const now = this.now();
     // One lease for the whole claim: the longest of the types', which only delays recovery a little.

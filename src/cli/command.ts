@@ -20,6 +20,8 @@ export interface OptionSpec {
 
 export interface CommandArgs<A extends string = string> {
   args: Record<A, string>;
+  /** Optional positional arguments that were given, by name. */
+  optional: Record<string, string | undefined>;
   values: Record<string, string | boolean | undefined>;
 }
 
@@ -35,8 +37,10 @@ export interface Command<A extends string = string> {
   /** Synopsis after `taskproc `, optionally followed by lines of explanation. */
   usage: string;
   options?: Record<string, OptionSpec>;
-  /** Required positional arguments, in order; a different count is a usage error. */
+  /** Required positional arguments, in order; fewer is a usage error. */
   args?: readonly A[];
+  /** Optional positional arguments after the required ones; more than these is a usage error. */
+  optionalArgs?: readonly string[];
   run(args: CommandArgs<A>, ctx: CommandContext): Promise<void>;
 }
 

@@ -35,20 +35,21 @@ async function makeParents(files: FileService, uid: string, folder: string): Pro
 const filePut = command({
   name: 'file:put',
   summary: "Store a local file in a user's files and print its id",
-  usage: `file:put <uid> <local-path> [--remote-path <path>] [--parents]
+  usage: `file:put <uid> <local-path> [<remote-path>] [--parents]
 
-Stores the file at --remote-path in the user's tree (default: the local file's name, in the
+Stores the file at <remote-path> (or --remote-path) in the user's tree (default: the local file's name, in the
 root), replacing a file already there (it keeps its id). As with a WebDAV PUT, the folder it goes
 into must exist; --parents creates the missing ones. The id is the last line of the output, so a
 script can take it with \`tail -n 1\`.`,
   args: ['uid', 'local-path'],
+  optionalArgs: ['remote-path'],
   options: { 'remote-path': { type: 'string' }, parents: { type: 'boolean' } },
   async run(a, ctx) {
     const { uid } = a.args;
     const localPath = a.args['local-path'];
     await requireUser(ctx, uid);
     const files = fileServiceFor(ctx);
-    const remotePath = normalizePath(stringOption(a, 'remote-path') ?? basename(localPath));
+    const remotePath = normalizePath(a.optional['remote-path'] ?? stringOption(a, 'remote-path') ?? basename(localPath));
 
     let size: number;
     try {

@@ -119,7 +119,10 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
   }
   const names = c.args ?? [];
   if (positionals.length < names.length) return usageError(c, `Missing argument <${names[positionals.length]}>`);
-  if (positionals.length > names.length) return usageError(c, `Unexpected argument "${positionals[names.length]}"`);
+  const optionalNames = c.optionalArgs ?? [];
+  if (positionals.length > names.length + optionalNames.length) {
+    return usageError(c, `Unexpected argument "${positionals[names.length + optionalNames.length]}"`);
+  }
   for (const [k, o] of Object.entries(c.options ?? {})) {
     const v = values[k];
     const problem = typeof v === 'string' ? o.check?.(v) : undefined;
@@ -147,7 +150,8 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
   try {
     await store.migrate();
     const args = Object.fromEntries(names.map((n, i) => [n, positionals[i] as string]));
-    await c.run({ args, values }, { config, store, env: processEnv(), clock: systemClock, print });
+    const optional = Object.fromEntries(optionalNames.map((n, i) => [n, positionals[names.length + i]]));
+    await c.run({ args, optional, values }, { config, store, env: processEnv(), clock: systemClock, print });
     return 0;
   } catch (err) {
     if (err instanceof UsageError) return usageError(c, err.message);

@@ -60,7 +60,7 @@ describe('taskproc file:put, file:list, file:delete', () => {
     assert.equal(refused.stdout, '');
     assert.equal(await contentsOf(dir, 'alice', 'docs/2024/a.txt'), undefined);
 
-    const out = ok(await cli(['file:put', 'alice', local, '--remote-path', 'docs/2024/a.txt', '--parents']));
+    const out = ok(await cli(['file:put', 'alice', local, 'docs/2024/a.txt', '--parents']));
     assert.match(out, /^File "docs\/2024\/a.txt" stored for alice with id \d+\.\n\d+\n$/);
     assert.equal((await contentsOf(dir, 'alice', 'docs/2024/a.txt'))?.text, 'some notes');
   });
@@ -68,7 +68,7 @@ describe('taskproc file:put, file:list, file:delete', () => {
   it('file:put replaces an existing file, keeping its id', async () => {
     const first = ok(await cli(['file:put', 'alice', local, '--remote-path', 'again.txt'])).trimEnd().split('\n').at(-1);
     writeFileSync(local, 'newer notes');
-    const second = ok(await cli(['file:put', 'alice', local, '--remote-path', 'again.txt'])).trimEnd().split('\n').at(-1);
+    const second = ok(await cli(['file:put', 'alice', local, 'again.txt'])).trimEnd().split('\n').at(-1);
     assert.equal(second, first);
     assert.equal((await contentsOf(dir, 'alice', 'again.txt'))?.text, 'newer notes');
   });

@@ -147,4 +147,30 @@ const userList = command({
   },
 });
 
-export const userCommands: Command[] = [userAdd, userDelete, setEnabled(false), setEnabled(true), userResetPassword, userList];
+const userSetQuota = command({
+  name: 'user:set-quota',
+  summary: "Limit the space a user's files may take (or lift the limit)",
+  usage: `user:set-quota <uid> <quota>
+
+<quota> is a number of bytes, optionally with a unit (512M, 2G, 1.5 GiB), or "none" for no limit.
+Uploads that would go past it are refused with 507, as Nextcloud refuses them.`,
+  args: ['uid', 'quota'],
+  async run(a, ctx) {
+    const quotaBytes = parseQuota(a.args.quota);
+    if ((await ctx.store.users.updateUser(a.args.uid, { quotaBytes })) === undefined) throw new CommandError(`User "${a.args.uid}" does not exist`);
+    ctx.print(quotaBytes === null ? `User "${a.args.uid}" has no quota.` : `User "${a.args.uid}" may store ${quotaBytes} bytes.`);
+  },
+});
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/** "none" → null; "512M", "2 GiB", "1000" → bytes (binary units, as Nextcloud's quota field). */
+export function parseQuota(raw: string): number | null {
+  if (/^(none|unlimited|default)$/i.test(raw.trim())) return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const factor = m ? UNITS[(m[2] as string).toLowerCase()] : undefined;
+  if (!m || factor === undefined) throw new UsageError(`"${raw}" is not a quota: use bytes, a size such as 512M or 2G, or none`);
+  return Math.floor(Number(m[1]) * factor);
+}
+
+export const userCommands: Command[] = [userAdd, userDelete, setEnabled(false), setEnabled(true), userResetPassword, userSetQuota, userList];

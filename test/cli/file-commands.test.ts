@@ -113,3 +113,29 @@ describe('taskproc file:put, file:list, file:delete', () => {
     assert.match(again.stderr, /^Error: User "alice" has no file or folder "docs"/);
   });
 });
+
+describe('taskproc user:set-quota', () => {
+  it('sets a quota that uploads respect, and lifts it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskproc-quota-'));
+    const local = join(dir, 'ten.bin');
+    writeFileSync(local, 'x'.repeat(10));
+    const cli = (args: string[]) => runCli([...args, '--data-dir', dir], { TASKPROC_PASS: 'pw' });
+    try {
+      assert.equal((await cli(['user:add', 'quinn', '--password-from-env'])).code, 0);
+      const set = await cli(['user:set-quota', 'quinn', '15']);
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /may store 15 bytes/);
+      assert.equal((await cli(['file:put', 'quinn', local, 'one.bin'])).code, 0);
+      const full = await cli(['file:put', 'quinn', local, 'two.bin']);
+      assert.equal(full.code, 1);
+      assert.match(full.stderr, /Not enough free space/);
+      assert.equal((await cli(['user:set-quota', 'quinn', 'none'])).code, 0);
+      assert.equal((await cli(['file:put', 'quinn', local, 'two.bin'])).code, 0);
+      const bad = await cli(['user:set-quota', 'quinn', 'lots']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /is not a quota/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -72,10 +72,8 @@ export async function loadServerKey(config: Pick<Config, 'dataDir'>, env: Record
 
 function decodeKey(text: string): Buffer | undefined {
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) {
-    const key = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
-    if (key.length === KEY_BYTES) return key;
-  }
+  // Node's base64 decoder takes the URL-safe alphabet too.
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) return Buffer.from(text, 'base64');
   return undefined;
 }
 

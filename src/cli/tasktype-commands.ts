@@ -1,3 +1,4 @@
+import { ExAppCatalog } from '../core/exapp-catalog.js';
 import { ProviderRegistry } from '../core/provider-registry.js';
 import { SettingsService } from '../core/settings.js';
 import { TaskTypeRegistry, type TaskTypeDefinition } from '../core/task-types.js';
@@ -9,10 +10,13 @@ import { type Command, type CommandContext, CommandError, OUTPUT_OPTION, OUTPUT_
  * providers exactly as the server does. Providers registered at run time (ExApps) are not known
  * to this process.
  */
-function registries(ctx: CommandContext): { taskTypes: TaskTypeRegistry; providers: ProviderRegistry; settings: SettingsService } {
+async function registries(ctx: CommandContext): Promise<{ taskTypes: TaskTypeRegistry; providers: ProviderRegistry; settings: SettingsService }> {
   const providers = new ProviderRegistry();
   for (const p of builtinProviders(ctx.config)) providers.addInProcess(p);
-  return { taskTypes: new TaskTypeRegistry(), providers, settings: new SettingsService(ctx.store.settings, ctx.clock) };
+  const taskTypes = new TaskTypeRegistry();
+  // ExApp providers and custom types come from the database, as the server loads them.
+  await new ExAppCatalog(ctx.store.exapps, providers, taskTypes, ctx.clock).sync();
+  return { taskTypes, providers, settings: new SettingsService(ctx.store.settings, ctx.clock) };
 }
 
 function requireType(taskTypes: TaskTypeRegistry, id: string): TaskTypeDefinition {
@@ -36,7 +40,7 @@ PREFERRED is the provider new tasks go to: the one set with tasktype:set-provide
 available, else the first registered.`,
   options: OUTPUT_OPTION,
   async run(a, ctx) {
-    const { taskTypes, providers, settings } = registries(ctx);
+    const { taskTypes, providers, settings } = await registries(ctx);
     const current = await settings.get();
     const rows = taskTypes.all().map((t) => ({
       id: t.id,
@@ -68,7 +72,7 @@ function setTypeEnabled(enabled: boolean): Command {
     usage: `tasktype:${verb} <type>`,
     args: ['type'],
     async run(a, ctx) {
-      const { taskTypes, settings } = registries(ctx);
+      const { taskTypes, settings } = await registries(ctx);
       const { id } = requireType(taskTypes, a.args.type);
       // Only `false` is stored, as upstream's type preferences do: enabled is the absence of an entry.
       const { [id]: _old, ...others } = (await settings.get()).typePreferences;
@@ -84,7 +88,7 @@ const tasktypeSetProvider = command({
   usage: 'tasktype:set-provider <type> <providerId>',
   args: ['type', 'providerId'],
   async run(a, ctx) {
-    const { taskTypes, providers, settings } = registries(ctx);
+    const { taskTypes, providers, settings } = await registries(ctx);
     const { id } = requireType(taskTypes, a.args.type);
     const valid = providerIdsFor(providers, id);
     if (!valid.includes(a.args.providerId)) {
@@ -105,7 +109,7 @@ const tasktypeUnsetProvider = command({
   usage: 'tasktype:unset-provider <type>',
   args: ['type'],
   async run(a, ctx) {
-    const { taskTypes, providers, settings } = registries(ctx);
+    const { taskTypes, providers, settings } = await registries(ctx);
     const { id } = requireType(taskTypes, a.args.type);
     const { [id]: _old, ...others } = (await settings.get()).providerPreferences;
     await settings.set('providerPreferences', others);

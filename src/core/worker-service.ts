@@ -15,12 +15,12 @@ import type { FileStore, TaskResult, TaskStore } from '../store/store.js';
 import { completionEstimate, leaseSeconds } from '../workers/leases.js';
 
 /** Upstream's error text when a result names a file that cannot be found (SEMANTICS.md §7). */
-export const RESULT_FILE_NOT_FOUND = 'The task was processed successfully but the result file could not be found';
+const RESULT_FILE_NOT_FOUND = 'The task was processed successfully but the result file could not be found';
 
 /** Upstream's cap on one next_batch answer (SEMANTICS.md §6): 50 MiB of JSON. */
-export const BATCH_OUTPUT_CAP_BYTES = 50 * 1024 * 1024;
+const BATCH_OUTPUT_CAP_BYTES = 50 * 1024 * 1024;
 /** Most tasks one next_batch may ask for; upstream has no bound, but one answer must stay reasonable. */
-export const MAX_BATCH_SIZE = 1000;
+const MAX_BATCH_SIZE = 1000;
 /** A parked long-poll looks again this often, for tasks that another process scheduled or a sweeper re-queued. */
 const RECHECK_MS = 1000;
 
@@ -64,7 +64,7 @@ export interface WorkerServiceDeps {
 }
 
 /** The lease owner of an ExApp's claims; progress, files and results must come under it. */
-export const exAppLeaseOwner = (appId: string): string => `exapp:${appId}`;
+const exAppLeaseOwner = (appId: string): string => `exapp:${appId}`;
 
 /**
  * The worker side of the API (API.md §4.4, SEMANTICS.md §5–§7) for ExApps, without HTTP.
@@ -76,10 +76,6 @@ export class WorkerService {
   private readonly closing = new AbortController();
 
   constructor(private readonly deps: WorkerServiceDeps) {}
-
-  get maxWaitSeconds(): number {
-    return this.deps.maxWaitSeconds;
-  }
 
   /** Checks a requested long-poll time; returns milliseconds. */
   waitMs(seconds: number): number {
@@ -299,10 +295,12 @@ export class WorkerService {
     const typeSet = new Set(types);
     for (;;) {
       const got = await attempt();
-      if (got.length > 0 || stop.aborted) return got;
+      if (got.length > 0) return got;
       const left = deadline - performance.now();
-      if (left <= 0) return got;
+      if (left <= 0 || stop.aborted) return got;
       await this.deps.waiters.wait(typeSet, Math.min(RECHECK_MS, left), stop);
+      // Nobody to answer (client gone, server closing): claim nothing more.
+      if (stop.aborted) return [];
     }
   }
 

@@ -11,7 +11,7 @@ const EXPECTED = {
   capabilities: {
     core: { pollinterval: 60, 'webdav-root': 'remote.php/webdav' },
     app_api: { loglevel: 2, version: '33.0.0' },
-    taskprocessing: { taskproc: true, version: PACKAGE_VERSION, extensions: ['wait'] },
+    taskprocessing: { taskproc: true, version: PACKAGE_VERSION, extensions: ['wait', 'stream-result', 'partial-output', 'openapi'] },
   },
 };
 

@@ -197,6 +197,24 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     }
   });
 
+  it('caps a next_batch answer at 50 MiB of JSON and hands the claims beyond it back to the queue', async () => {
+    const big = 'a'.repeat(7.5 * 1024 * 1024);
+    const ids = [];
+    for (let i = 0; i < 7; i++) ids.push(await schedule({ input: `${i}${big}` }));
+    const r = await worker.nextBatch([PROVIDER], [TYPE], 7);
+    assert.equal(r.status, 200);
+    assert.ok(r.bytes.length < 50 * 1024 * 1024 + 1024, `${r.bytes.length} bytes`);
+    assert.deepEqual(r.json.ocs.data.tasks.map((e: any) => e.task.id), ids.slice(0, 6));
+    assert.equal(r.json.ocs.data.has_more, true);
+    const handedBack = await s.app.store.tasks.getTask(ids[6] as number);
+    assert.equal(handedBack?.status, 1);
+    assert.equal(handedBack?.attempts, 0, 'a claim the worker never saw does not count as an attempt');
+    const rest = await worker.nextBatch([PROVIDER], [TYPE], 7);
+    assert.deepEqual(rest.json.ocs.data.tasks.map((e: any) => e.task.id), [ids[6]]);
+    // Deleted rather than finished: every answer about these tasks carries their 7.5 MiB again.
+    for (const id of ids) assert.equal((await s.ocs('DELETE', `${V2}/task/${id}`, { auth: alice.auth })).status, 200);
+  });
+
   it('accepts the lists in the query-array form too', async () => {
     const id = await schedule();
     const r = await worker.request('GET', `${V2}/tasks_provider/next?providerIds[]=${PROVIDER}&taskTypeIds[]=${encodeURIComponent(TYPE)}`);

@@ -25,14 +25,14 @@ for (const dialect of TEST_DIALECTS) {
       const s = await setup(t, dialect);
       const tables = (await s.db.introspection.getTables()).map((x) => x.name).sort();
       assert.deepEqual(tables, ['app_passwords', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
-      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps']);
+      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output']);
 
       await s.store.migrate();
       await s.store.close();
       const again = await s.open();
       await again.migrate();
       await again.migrate();
-      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps']);
+      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output']);
       assert.equal(await again.users.countUsers(), 0);
     });
 
@@ -44,7 +44,7 @@ for (const dialect of TEST_DIALECTS) {
 
       const again = await s.open();
       await assert.rejects(again.migrate(), { message: 'The database schema (0005-x) is newer than this taskproc; upgrade taskproc' });
-      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps', '0005-x']);
+      assert.deepEqual(await appliedMigrations(s), ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-x']);
       assert.equal((await again.users.getUser('alice'))?.displayName, 'Alice');
     });
   });

@@ -11,7 +11,7 @@ const NEXTCLOUD = Object.freeze({ major: 33, minor: 0, micro: 0 });
 const NEXTCLOUD_VERSION = `${NEXTCLOUD.major}.${NEXTCLOUD.minor}.${NEXTCLOUD.micro}`;
 
 /** The protocol additions this server offers beyond upstream (`wait`: long-polling `next`/`next_batch`). */
-export const TASKPROC_EXTENSIONS: readonly string[] = Object.freeze(['wait']);
+export const TASKPROC_EXTENSIONS: readonly string[] = Object.freeze(['wait', 'stream-result', 'partial-output', 'openapi']);
 
 // package.json sits three levels up from both src/api/routes and dist/api/routes.
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

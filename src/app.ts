@@ -169,7 +169,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
       stopMaintenance();
       // Parked long-polls would otherwise hold server.close() for up to maxWait seconds.
       workers.close();
+      // A keep-alive connection whose last response the client read before the server saw it
+      // finish is not idle to Node and would hold close() for the keep-alive time-out (72 s):
+      // requests in flight get a grace period, then every connection is closed.
+      const grace = setTimeout(() => server.server.closeAllConnections(), 3000);
       await server.close();
+      clearTimeout(grace);
       await runner.stop();
       stopWebhooks();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.

@@ -22,6 +22,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     routerOptions: { querystringParser: (qs: string) => parsePhpQuery(qs), maxParamLength: 500 },
     // Request ids come from the client's X-Request-Id when there is one, which eases tracing.
     requestIdHeader: 'x-request-id',
+    // Idle keep-alive connections close with the server; busy ones get app.close()'s grace period.
+    forceCloseConnections: 'idle',
   });
 
   app.removeAllContentTypeParsers();

@@ -4,11 +4,13 @@ import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js
 import { builtinProviders } from '../providers/builtin.js';
 
 export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--redis-url URL]
-                      [--admin-password PW] [--body-limit BYTES] [--runner-concurrency N] [--log-level L] [--trust-proxy true|false]
+                      [--admin-password PW] [--body-limit BYTES] [--max-upload BYTES] [--runner-concurrency N]
+                      [--max-wait SECONDS] [--offline-providers true|false] [--openai-base-url URL]
+                      [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]
+                      [--log-level L] [--trust-proxy true|false]
 
-Starts the server. Every flag has an environment variable (TASKPROC_HOST, TASKPROC_PORT, TASKPROC_DATA_DIR,
-TASKPROC_DATABASE_URL, TASKPROC_REDIS_URL, TASKPROC_ADMIN_PASSWORD, TASKPROC_BODY_LIMIT,
-TASKPROC_RUNNER_CONCURRENCY, TASKPROC_LOG_LEVEL, TASKPROC_TRUST_PROXY); flags win.`;
+Starts the server. Every flag has an environment variable: TASKPROC_ and the flag's name in capitals
+with underscores (TASKPROC_PORT, TASKPROC_DATA_DIR, TASKPROC_MAX_WAIT, ...); flags win.`;
 
 /** `taskproc serve`: start, print where, and shut down cleanly on SIGINT/SIGTERM (running tasks go back to the queue). */
 export async function serveCommand(argv: string[]): Promise<number> {

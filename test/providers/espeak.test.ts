@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { get, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ProviderError, type ProcessContext } from '../../src/core/provider.js';
 import { espeakProvider } from '../../src/providers/tts/espeak-provider.js';
@@ -53,7 +54,23 @@ function assertAudible(samples: Int16Array): void {
   assert.ok(nonZero > samples.length / 2, `only ${nonZero} of ${samples.length} samples are non-zero`);
 }
 
-async function speechOf(output: Record<string, unknown>): Promise<Buffer> {
+/**
+ * GET on a connection of its own that closes after the response. With fetch's pooled keep-alive
+ * connection, the client can hold the whole streamed file before the server counts the response
+ * finished; server.close() then waits out the 72 s keep-alive timeout for that connection.
+ */
+function download(url: string, auth: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false, headers: { authorization: auth } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (part: Buffer) => parts.push(part));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+function speechOf(output: Record<string, unknown>): Buffer {
   const speech = output['speech'] as { data: Buffer; mime: string; name: string };
   assert.equal(speech.mime, 'audio/wav');
   assert.equal(speech.name, 'speech.wav');
@@ -99,7 +116,7 @@ describe('espeakProvider', () => {
 
   it('reads an English sentence into an audible WAV of plausible length', async () => {
     const ctx = context();
-    const wav = await speechOf(await espeakProvider().process({ input: SENTENCE }, ctx));
+    const wav = speechOf(await espeakProvider().process({ input: SENTENCE }, ctx));
     const { samples, seconds, sampleRate } = wavSamples(wav);
     assert.equal(sampleRate, 22050);
     assert.ok(seconds > 0.5 && seconds < 10, `${seconds} s for one sentence`);
@@ -177,21 +194,25 @@ describe('speak', () => {
     assert.equal(seen.length, 1, 'no sentence is read after the abort');
   });
 
-  it('serves concurrent calls in different voices as it serves them one by one', async () => {
-    const english = 'One sentence here. Another one follows.';
-    const german = 'Ein Satz hier. Ein weiterer folgt und der Hund ist nicht da.';
-    const alone = [await speak(english), await speak(german)];
-    const together = await Promise.all([speak(english), speak(german)]);
-    assert.deepEqual(
-      together.map((s) => s.voice),
-      ['en-us', 'de'],
-    );
-    // Not byte for byte: the engine mixes random noise into fricatives. A sentence read in the
-    // other task's voice would differ in length.
-    assert.deepEqual(
-      together.map((s) => s.samples.length),
-      alone.map((s) => s.samples.length),
-    );
+  it('reads concurrent texts one at a time, in call order, each in its own voice', async () => {
+    const order: string[] = [];
+    const [english, german] = await Promise.all([
+      speak('One sentence here. Another one follows.', { onProgress: () => order.push('en') }),
+      speak('Ein Satz hier. Ein weiterer folgt und der Hund ist nicht da.', { onProgress: () => order.push('de') }),
+    ]);
+    assert.deepEqual(order, ['en', 'en', 'de', 'de']);
+    assert.deepEqual([english.voice, german.voice], ['en-us', 'de']);
+  });
+
+  it('lets a text waiting for the engine be cancelled before its turn', async () => {
+    const controller = new AbortController();
+    const first = speak('A first text that keeps the engine busy. It has two sentences.');
+    const waiting = speak(SENTENCE, { signal: controller.signal, onProgress: () => assert.fail('it was read') });
+    const third = speak('A third text.');
+    controller.abort();
+    await assert.rejects(waiting, { name: 'AbortError' });
+    assertAudible((await first).samples);
+    assertAudible((await third).samples);
   });
 
   it('loads the engine once and reuses it', async () => {
@@ -228,11 +249,11 @@ describe('core:text2speech through the server', () => {
     assert.equal(task.status, 'STATUS_SUCCESSFUL', JSON.stringify(task));
     const fileId = task.output.speech;
     assert.equal(typeof fileId, 'number');
-    const res = await fetch(`${s.url}${V2}/tasks/${id}/file/${fileId}`, { headers: { authorization: alice.auth } });
+    const res = await download(`${s.url}${V2}/tasks/${id}/file/${fileId}`, alice.auth);
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get('content-type'), 'audio/wav');
-    assert.match(res.headers.get('content-disposition') ?? '', /filename="speech\.wav"/);
-    const { samples, seconds } = wavSamples(Buffer.from(await res.arrayBuffer()));
+    assert.equal(res.headers['content-type'], 'audio/wav');
+    assert.match(res.headers['content-disposition'] ?? '', /filename="speech\.wav"/);
+    const { samples, seconds } = wavSamples(res.body);
     assert.ok(seconds > 0.5 && seconds < 10, `${seconds} s`);
     assertAudible(samples);
   });

@@ -29,7 +29,7 @@ export class ProvidersConfigError extends Error {
 }
 
 /** Types served through chat completions: a text model can do them all. */
-export const CHAT_TASK_TYPES: readonly string[] = Object.freeze([
+const CHAT_TASK_TYPES: readonly string[] = Object.freeze([
   ...CORE_TASK_TYPES.filter((t) => t.id === 'core:text2text' || t.id.startsWith('core:text2text:')).map((t) => t.id),
   'core:contextwrite',
   'core:generateemoji',
@@ -39,7 +39,7 @@ export const CHAT_TASK_TYPES: readonly string[] = Object.freeze([
  * Types that need a model of their own kind (vision, image generation, speech): served only when
  * the configuration names a model for them, because nothing else tells what a model can do.
  */
-export const MODEL_SPECIFIC_TASK_TYPES: readonly string[] = Object.freeze([
+const MODEL_SPECIFIC_TASK_TYPES: readonly string[] = Object.freeze([
   'core:analyze-images',
   'core:text2image',
   'core:audio2text',
@@ -52,7 +52,7 @@ const CATALOGUE_ORDER = CORE_TASK_TYPES.map((t) => t.id).filter((id) => SERVABLE
 export const DEFAULT_VOICE = 'alloy';
 const DEFAULTS = { timeoutSeconds: 120, maxRetries: 2, maxResponseMB: 50, stream: true } as const;
 /** The back end that TASKPROC_OPENAI_BASE_URL describes. */
-export const ENV_BACKEND_NAME = 'openai';
+const ENV_BACKEND_NAME = 'openai';
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const BACKEND_KEYS = new Set(['baseUrl', 'apiKey', 'timeoutSeconds', 'maxRetries', 'maxResponseMB', 'imageSize', 'stream', 'models', 'taskTypes']);
@@ -194,7 +194,7 @@ function fileBackend(name: string, raw: unknown, fail: (key: string, problem: st
     taskTypes = [];
     for (const [i, type] of listed.entries()) {
       if (typeof type !== 'string' || !SERVABLE.has(type)) {
-        fail(`${at}.taskTypes[${i}]`, `${JSON.stringify(type)} is not a task type an OpenAI-compatible back end can serve (one of ${CATALOGUE_ORDER.join(', ')})`);
+        fail(`${at}.taskTypes[${i}]`, `is ${JSON.stringify(type)}, not a task type an OpenAI-compatible back end can serve (one of ${CATALOGUE_ORDER.join(', ')})`);
       }
       if (taskTypes.includes(type)) fail(`${at}.taskTypes[${i}]`, `lists "${type}" twice`);
       taskTypes.push(type);

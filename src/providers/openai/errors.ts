@@ -10,7 +10,8 @@ import {
 } from 'openai';
 import { ProviderError } from '../../core/provider.js';
 import type { BackendConfig } from './backends.js';
-import { type CallState, ResponseTooLargeError } from './client.js';
+import type { CallState } from './call.js';
+import { ResponseTooLargeError } from './client.js';
 import type { BackendHealth } from './health.js';
 
 /** Messages the user sees; the technical message (for the admin) names the back end and the cause. */
@@ -65,7 +66,7 @@ export function toProviderError(err: unknown, s: CallSubject, call: CallState, t
     );
   }
   if (err instanceof RateLimitError) {
-    const waited = call.refusedWaitMs !== null ? `it asked to wait ${Math.round(call.refusedWaitMs / 1000)} s, longer than taskproc waits` : `still rate-limited after ${backend.maxRetries} retries`;
+    const waited = call.refusedWaitMs !== null ? `it asked to wait ${Math.round(call.refusedWaitMs / 1000)} s, longer than taskproc waits` : `still rate-limited after ${retries(call)}`;
     return new ProviderError(`HTTP 429 from ${where}: ${waited} (${detail(err)})`, USER_MESSAGES.busy);
   }
   if (err instanceof BadRequestError || (err instanceof APIError && err.status === 422)) {
@@ -78,11 +79,10 @@ export function toProviderError(err: unknown, s: CallSubject, call: CallState, t
       s.health.markDown(`nothing answers at its base URL (${code})`);
       return new ProviderError(`Cannot connect to ${where}: ${code}; is the server running at ${backend.baseUrl}?`, USER_MESSAGES.unreachable);
     }
-    return new ProviderError(`Connection to ${where} failed after ${backend.maxRetries} retries: ${causeMessage(err)}`, USER_MESSAGES.unreachable);
+    return new ProviderError(`Connection to ${where} failed after ${retries(call)}: ${causeMessage(err)}`, USER_MESSAGES.unreachable);
   }
   if (err instanceof APIError && typeof err.status === 'number') {
-    const retried = err.status >= 500 || err.status === 408 || err.status === 409 ? ` after ${backend.maxRetries} retries` : '';
-    return new ProviderError(`HTTP ${err.status} from ${where}${retried} (${detail(err)})`, USER_MESSAGES.failed);
+    return new ProviderError(`HTTP ${err.status} from ${where} after ${retries(call)} (${detail(err)})`, USER_MESSAGES.failed);
   }
   if (err instanceof APIError) {
     // An error event inside a stream: the server failed while it was answering.
@@ -101,6 +101,8 @@ export function toProviderError(err: unknown, s: CallSubject, call: CallState, t
   const message = err instanceof Error ? causeMessage(err) : String(err);
   return new ProviderError(`Reading the answer from ${where} failed: ${message}`, USER_MESSAGES.failed);
 }
+
+const retries = (call: CallState) => (call.retries === 1 ? '1 retry' : `${call.retries} retries`);
 
 /** The back end's own error message when it sent one in the OpenAI error shape, else the client's. */
 function detail(err: APIError): string {

@@ -8,7 +8,7 @@ const PROBE_TIMEOUT_MS = 10_000;
 /** Error codes that mean nothing listens at the configured address (a wrong URL, or the server is down). */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-export type ProbeResult = 'ok' | 'auth' | 'unreachable' | 'unknown';
+type ProbeResult = 'ok' | 'auth' | 'unreachable' | 'unknown';
 
 export interface HealthDeps {
   /** Milliseconds; injected so tests can pass the 60 s re-check without waiting. */
@@ -79,7 +79,7 @@ export class BackendHealth {
  * so an admin command that built the providers exits at once instead of waiting for the answer.
  * Only the status matters; a back end without /models (404) is not misconfigured.
  */
-export function probeModels(backend: BackendConfig): Promise<ProbeResult> {
+function probeModels(backend: BackendConfig): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const url = new URL(`${backend.baseUrl}/models`);
     const headers: Record<string, string> = { accept: 'application/json' };

@@ -12,8 +12,9 @@ import { splitSentences, tokenize } from '../extractive/text.js';
 /** eSpeak's names for the voices of the languages `detectLanguage` tells apart. */
 export const VOICES: Readonly<Record<Language, string>> = Object.freeze({ en: 'en-us', de: 'de', fr: 'fr' });
 
-// About 20 minutes of speech and 55 MB of WAV: the samples are held in memory twice at the end
-// (the chunks, then the file), and at 60–100× real time the synthesis alone takes 10–20 s of CPU.
+// About 19 minutes of speech and a 50 MB WAV. The samples are in memory twice at the end (the
+// sentences' blocks, then the joined array; later the array and the file), and at about 100×
+// real time once warm the synthesis takes some 10 s of CPU.
 export const MAX_INPUT_CHARS = 20_000;
 
 /** The samples of one synthesis, and what read them. */
@@ -27,7 +28,7 @@ export interface Speech {
 }
 
 export interface SpeakOptions {
-  /** Checked between sentences: the engine call for one sentence cannot be interrupted. */
+  /** Checked while waiting for the engine and between sentences (one sentence's engine call cannot be interrupted). */
   signal?: AbortSignal;
   /** Called after each sentence with the share of the text read so far (0..1]. */
   onProgress?(fraction: number): void;
@@ -37,8 +38,6 @@ export interface SpeakOptions {
 export interface EspeakEngine {
   readonly worker: ESpeakNGWorker;
   readonly sampleRate: number;
-  /** The voice the worker holds now, so consecutive sentences in one voice skip set_voice (1–3 ms). */
-  voice: string | null;
 }
 
 let engine: Promise<EspeakEngine> | undefined;
@@ -46,7 +45,7 @@ let engine: Promise<EspeakEngine> | undefined;
 /**
  * The engine, loaded on first use and shared by every later call. Loading instantiates the
  * WebAssembly module and reads the 24 MB voice data file into its in-memory file system
- * (about 0.2 s and 55 MB of resident memory, kept for the life of the process), so it is
+ * (about 0.3 s and 45 MB of resident memory, kept for the life of the process), so it is
  * done once; a failed load is forgotten so the next task tries again.
  */
 export function loadEspeak(): Promise<EspeakEngine> {
@@ -54,7 +53,7 @@ export function loadEspeak(): Promise<EspeakEngine> {
     const loading = (async () => {
       const { default: initialize } = await import('@echogarden/espeak-ng-emscripten');
       const worker = new (await initialize()).eSpeakNGWorker();
-      return { worker, sampleRate: worker.get_samplerate(), voice: null };
+      return { worker, sampleRate: worker.get_samplerate() };
     })();
     loading.catch(() => {
       if (engine === loading) engine = undefined;
@@ -66,8 +65,9 @@ export function loadEspeak(): Promise<EspeakEngine> {
 
 /**
  * Reads the text aloud in the voice of its language (English, German or French; English when
- * unsure). Sentences are synthesized one at a time with a turn of the event loop between them,
- * so other requests are served and a cancellation lands within one sentence.
+ * unsure). One text is read at a time, in call order; sentences are synthesized one by one with
+ * a turn of the event loop between them, so the server keeps answering requests and a
+ * cancellation lands within one sentence.
  */
 export async function speak(text: string, { signal, onProgress }: SpeakOptions = {}): Promise<Speech> {
   signal?.throwIfAborted();
@@ -83,54 +83,88 @@ export async function speak(text: string, { signal, onProgress }: SpeakOptions =
   }
   const language = detectLanguage(lowerWords(sentences));
   const voice = VOICES[language];
-  const loaded = await loadEspeak();
-
-  const total = sentences.reduce((n, s) => n + s.length, 0);
-  const chunks: Int16Array[] = [];
-  let length = 0;
-  let done = 0;
-  for (const sentence of sentences) {
-    signal?.throwIfAborted();
-    length += synthesize(loaded, voice, sentence, chunks);
-    done += sentence.length;
-    onProgress?.(done / total);
-    await nextTurn();
-  }
-  signal?.throwIfAborted();
-
-  const samples = new Int16Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    samples.set(chunk, at);
-    at += chunk.length;
-  }
-  return { samples, sampleRate: loaded.sampleRate, language, voice };
+  const { samples, sampleRate } = await oneAtATime(signal, () => read(sentences, voice, signal, onProgress));
+  return { samples, sampleRate, language, voice };
 }
 
-/**
- * One engine call. Tasks running at the same time need no queue: the call is synchronous, and
- * the voice (the only engine state that differs between tasks) is set in the same turn of the
- * event loop, so another task's sentence cannot run in between.
- */
-function synthesize(loaded: EspeakEngine, voice: string, sentence: string, chunks: Int16Array[]): number {
+async function read(
+  sentences: readonly string[],
+  voice: string,
+  signal: AbortSignal | undefined,
+  onProgress: ((fraction: number) => void) | undefined,
+): Promise<Pick<Speech, 'samples' | 'sampleRate'>> {
+  const { worker, sampleRate } = await loadEspeak();
+  const total = sentences.reduce((n, s) => n + s.length, 0);
+  const blocks: Int16Array[] = [];
+  let length = 0;
+  let done = 0;
   try {
-    if (loaded.voice !== voice) {
-      loaded.voice = null;
-      const status = loaded.worker.set_voice(voice);
-      if (status !== 0) throw new Error(`eSpeak NG has no voice "${voice}" (status ${status})`);
-      loaded.voice = voice;
+    // Set for every text: the engine keeps the previous text's voice.
+    const status = worker.set_voice(voice);
+    if (status !== 0) throw new Error(`eSpeak NG has no voice "${voice}" (status ${status})`);
+    for (const sentence of sentences) {
+      signal?.throwIfAborted();
+      worker.synthesize(literal(sentence), (samples) => {
+        blocks.push(samples);
+        length += samples.length;
+        return false;
+      });
+      done += sentence.length;
+      onProgress?.(done / total);
+      await nextTurn();
     }
-    let length = 0;
-    loaded.worker.synthesize(literal(sentence), (samples) => {
-      chunks.push(samples);
-      length += samples.length;
-      return false;
-    });
-    return length;
   } catch (err) {
-    // An Emscripten abort leaves the module unusable; the next task loads a fresh one.
+    // An Emscripten abort leaves the module unusable; the next text loads a fresh one.
     if (err instanceof WebAssembly.RuntimeError) engine = undefined;
     throw err;
+  }
+  signal?.throwIfAborted();
+  const samples = new Int16Array(length);
+  let at = 0;
+  for (const block of blocks) {
+    samples.set(block, at);
+    at += block.length;
+  }
+  return { samples, sampleRate };
+}
+
+// The tail of the queue: settles when every text handed to the engine so far is done.
+let queue: Promise<void> = Promise.resolve();
+
+/**
+ * Runs `work` after every earlier call has finished. Sentences of two texts could interleave
+ * safely (each engine call is synchronous), but one text at a time keeps the memory bound to
+ * one text's samples however many tasks the runner starts, and finishes the first task first
+ * instead of slowing all of them down. A call aborted while it waits leaves the queue at once.
+ */
+async function oneAtATime<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  const previous = queue;
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  // Later calls wait for `previous` too, so leaving early never lets two texts run at once.
+  queue = previous.then(() => mine);
+  try {
+    await untilAborted(previous, signal);
+    return await work();
+  } finally {
+    release();
+  }
+}
+
+async function untilAborted(turn: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return turn;
+  signal.throwIfAborted();
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([turn, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -9,7 +9,8 @@ import { registerWebdav } from './api/webdav/webdav-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
 import { AppApiAuthenticator } from './auth/appapi.js';
-import { Authenticator, DEFAULT_LOGIN_THROTTLE, type LoginThrottleOptions } from './auth/authenticator.js';
+import { Authenticator } from './auth/authenticator.js';
+import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from './auth/login-throttle.js';
 import { hashPassword, randomToken } from './auth/passwords.js';
 import { loadServerKey, openSealedSecret } from './auth/sealed-secret.js';
 import { type Config, processEnv } from './config.js';
@@ -67,7 +68,7 @@ export interface App {
 export async function createApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize });
   try {
     await store.migrate();
   } catch (err) {
@@ -85,9 +86,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const files = createFileService(store, config, clock);
   const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
   const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock, catalog });
-  const throttle = opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE;
-  const authenticator = new Authenticator(store.users, limiter, clock, throttle);
-  const appApi = new AppApiAuthenticator(store.exapps, store.users, limiter, clock, throttle);
+  const throttle = new LoginThrottle(limiter, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
+  const authenticator = new Authenticator(store.users, throttle, clock);
+  const appApi = new AppApiAuthenticator(store.exapps, store.users, throttle);
   const waiters = new Waiters(events);
   const workers = new WorkerService({
     tasks: store.tasks,

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '../core/clock.js';
 import { DomainError } from '../core/errors.js';
-import type { RateLimiter } from '../core/rate-limit.js';
 import type { ExApp, ExAppStore, User, UserStore } from '../store/store.js';
-import type { LoginThrottleOptions } from './authenticator.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { constantTimeEqual } from './passwords.js';
 
 export interface AppApiIdentity {
@@ -40,25 +38,15 @@ export class AppApiAuthenticator {
   constructor(
     private readonly apps: ExAppStore,
     private readonly users: UserStore,
-    private readonly limiter: RateLimiter,
-    private readonly clock: Clock,
-    private readonly throttle: LoginThrottleOptions,
+    private readonly throttle: LoginThrottle,
   ) {}
 
   async authenticate(h: Headers, ip: string): Promise<AppApiIdentity> {
-    const throttleKey = `login:${ip}`;
-    const state = await this.limiter.peek(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
-    if (!state.allowed) {
-      const err = new DomainError('login_throttled', 'Too many failed login attempts from this address; try again later');
-      err.retryAfter = state.retryAfter;
-      throw err;
-    }
+    await this.throttle.check(ip);
     try {
       return await this.check(h);
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'not_logged_in') {
-        await this.limiter.hit(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
-      }
+      if (err instanceof DomainError && err.code === 'not_logged_in') await this.throttle.failed(ip);
       throw err;
     }
   }

@@ -2,17 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { unixSeconds } from '../core/clock.js';
 import { DomainError, notLoggedIn } from '../core/errors.js';
-import type { RateLimiter } from '../core/rate-limit.js';
+import type { LoginThrottle } from './login-throttle.js';
 import type { User, UserStore } from '../store/store.js';
 import { tokenHash, verifyPassword } from './passwords.js';
-
-export interface LoginThrottleOptions {
-  /** Failed logins per IP allowed in the window before further attempts get 429. */
-  maxFailures: number;
-  windowSeconds: number;
-}
-
-export const DEFAULT_LOGIN_THROTTLE: LoginThrottleOptions = Object.freeze({ maxFailures: 10, windowSeconds: 900 });
 
 interface CacheEntry {
   userId: string;
@@ -35,9 +27,8 @@ export class Authenticator {
 
   constructor(
     private readonly users: UserStore,
-    private readonly limiter: RateLimiter,
+    private readonly throttle: LoginThrottle,
     private readonly clock: Clock,
-    private readonly throttle: LoginThrottleOptions = DEFAULT_LOGIN_THROTTLE,
   ) {}
 
   /** Resolves an Authorization header to an enabled user, or throws not_logged_in / login_throttled. */
@@ -50,21 +41,14 @@ export class Authenticator {
       this.cache.delete(key);
     }
 
-    const throttleKey = `login:${ip}`;
-    const state = await this.limiter.peek(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
-    if (!state.allowed) {
-      const err = new DomainError('login_throttled', 'Too many failed login attempts from this address; try again later');
-      err.retryAfter = state.retryAfter;
-      throw err;
-    }
-
+    await this.throttle.check(ip);
     const user = await this.verify(authorization);
     if (!user) {
-      await this.limiter.hit(throttleKey, this.throttle.maxFailures, this.throttle.windowSeconds);
+      await this.throttle.failed(ip);
       throw notLoggedIn();
     }
     if (!user.enabled) throw new DomainError('not_logged_in', 'Current user is not logged in (the account is disabled)');
-    await this.limiter.reset(throttleKey);
+    await this.throttle.succeeded(ip);
     if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, { userId: user.id, authEpoch: user.authEpoch, verifiedAt: this.clock.nowMs() });
     return user;

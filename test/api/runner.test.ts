@@ -3,18 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { rm } from 'node:fs/promises';
 import { ManualClock } from '../helpers/clock.js';
 import { badOutputProvider, blockingProvider, echoProvider, failingProvider } from '../helpers/providers.js';
-import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
+import { startServer, type TestServer, type TestUser, waitForStatus } from '../helpers/server.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
-
-async function waitForStatus(s: TestServer, user: TestUser, id: number, status: string) {
-  for (let i = 0; i < 400; i++) {
-    const r = await s.ocs('GET', `${V2}/task/${id}`, { auth: user.auth });
-    if (r.json.ocs.data.task.status === status) return r.json.ocs.data.task;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  throw new Error(`task ${id} did not reach ${status}`);
-}
 
 describe('the built-in runner', () => {
   let s: TestServer;

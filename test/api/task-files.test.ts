@@ -1,18 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { imageProvider, tinyPng, transcriptProvider } from '../helpers/providers.js';
-import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
+import { startServer, type TestServer, type TestUser, waitForStatus } from '../helpers/server.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
-
-async function waitForStatus(s: TestServer, user: TestUser, id: number, status: string) {
-  for (let i = 0; i < 400; i++) {
-    const r = await s.ocs('GET', `${V2}/task/${id}`, { auth: user.auth });
-    if (r.json.ocs.data.task.status === status) return r.json.ocs.data.task;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  throw new Error(`task ${id} did not reach ${status}`);
-}
 
 describe('file inputs and outputs of tasks', () => {
   let s: TestServer;

@@ -1,3 +1,4 @@
+import { LoginThrottle } from '../../src/auth/login-throttle.js';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { readdir } from 'node:fs/promises';
@@ -49,7 +50,7 @@ interface Dav {
 async function startDav(): Promise<Dav> {
   const ts = await createTestStore();
   const clock = systemClock;
-  const authenticator = new Authenticator(ts.store.users, new MemoryRateLimiter(clock), clock);
+  const authenticator = new Authenticator(ts.store.users, new LoginThrottle(new MemoryRateLimiter(clock)), clock);
   const logged: object[] = [];
   const log = { error: (o: object) => void logged.push(o) };
   // A root set up as api/server.ts sets it up: its catch-all parser buffers bodies under the API

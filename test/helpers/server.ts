@@ -129,3 +129,13 @@ export async function startServer(
     },
   };
 }
+
+/** Polls GET task/{id} as `user` until the task has `status`; fails after ~4 s. */
+export async function waitForStatus(s: TestServer, user: TestUser, id: number, status: string): Promise<any> {
+  for (let i = 0; i < 400; i++) {
+    const r = await s.ocs('GET', `/ocs/v2.php/taskprocessing/task/${id}`, { auth: user.auth });
+    if (r.json.ocs.data.task.status === status) return r.json.ocs.data.task;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  throw new Error(`task ${id} did not reach ${status}`);
+}

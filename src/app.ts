@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
 import { userRoutes } from './api/routes/user-routes.js';
@@ -125,9 +127,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Cancel and every result end a task; deletes do not call webhooks (upstream neither).
   const stopWebhooks = events.onEnded((task) => webhooks.send(task));
 
-  // One node on SQLite: whatever this runner held when the process died is ours to run again.
-  const leaseOwner = 'runner:local';
-  await store.tasks.releaseLeases(leaseOwner, unixSeconds(clock));
+  // Each process leases under its own name, so nodes sharing PostgreSQL never release each
+  // other's work. SQLite has one node: whatever a runner held when it died is ours to run again
+  // now; on PostgreSQL a dead node's leases lapse and the sweeper re-queues them.
+  const leaseOwner = `runner:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  if (config.databaseUrl === null || config.databaseUrl.startsWith('sqlite:')) await store.tasks.releaseLeases('runner:', unixSeconds(clock));
   const runner = new Runner({
     store: store.tasks,
     service,

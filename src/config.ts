@@ -11,6 +11,8 @@ export interface Config {
   dataDir: string;
   /** null: the embedded SQLite file under dataDir. */
   databaseUrl: string | null;
+  /** Most connections to PostgreSQL this process holds at once (ignored on SQLite). */
+  dbPoolSize: number;
   redisUrl: string | null;
   adminPassword: string | null;
   /** Largest request body accepted on API routes (bytes); larger bodies get 413. */
@@ -71,6 +73,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   port: { env: 'TASKPROC_PORT', flag: 'port', parse: int(0, 65535) },
   dataDir: { env: 'TASKPROC_DATA_DIR', flag: 'data-dir', parse: (raw) => resolve(raw) },
   databaseUrl: { env: 'TASKPROC_DATABASE_URL', flag: 'database-url', parse: databaseUrl },
+  dbPoolSize: { env: 'TASKPROC_DB_POOL_SIZE', flag: 'db-pool-size', parse: int(1, 1000) },
   redisUrl: { env: 'TASKPROC_REDIS_URL', flag: 'redis-url', parse: (raw) => (raw === '' ? null : raw) },
   adminPassword: { env: 'TASKPROC_ADMIN_PASSWORD', flag: 'admin-password', parse: (raw) => (raw === '' ? null : raw) },
   bodyLimit: { env: 'TASKPROC_BODY_LIMIT', flag: 'body-limit', parse: int(1024, 1024 * 1024 * 1024) },
@@ -95,6 +98,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   port: 8080,
   dataDir: resolve('./data'),
   databaseUrl: null,
+  dbPoolSize: 10,
   redisUrl: null,
   adminPassword: null,
   bodyLimit: 8 * 1024 * 1024,

@@ -3,7 +3,7 @@ import { createApp } from '../app.js';
 import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { builtinProviders } from '../providers/builtin.js';
 
-export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--redis-url URL]
+export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--db-pool-size N] [--redis-url URL]
                       [--admin-password PW] [--body-limit BYTES] [--max-upload BYTES] [--runner-concurrency N]
                       [--max-wait SECONDS] [--offline-providers true|false] [--openai-base-url URL]
                       [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]

@@ -3,6 +3,7 @@ import { DomainError } from '../core/errors.js';
 import type { Database, ExAppProvidersTable, ExAppsTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { ExApp, ExAppProvider, ExAppStore } from './store.js';
+import { compareText } from './text-order.js';
 
 export class KyselyExAppStore implements ExAppStore {
   constructor(
@@ -38,7 +39,8 @@ export class KyselyExAppStore implements ExAppStore {
   }
 
   async listExApps(): Promise<ExApp[]> {
-    return (await this.db.selectFrom('exapps').selectAll().orderBy('app_id').execute()).map(toExApp);
+    const rows = await this.db.selectFrom('exapps').selectAll().execute();
+    return rows.map(toExApp).sort((a, b) => compareText(a.appId, b.appId));
   }
 
   async updateExApp(

@@ -3,6 +3,8 @@ import { DomainError } from '../core/errors.js';
 import type { Database, FilesTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import { FOLDER_MIME, type FileContent, type FileRecord, type FileStore } from './store.js';
+import { compareText } from './text-order.js';
+import { isRowId } from './value-guards.js';
 
 type FileRow = Selectable<FilesTable>;
 
@@ -16,13 +18,14 @@ export class KyselyFileStore implements FileStore {
   ) {}
 
   async getFile(id: number): Promise<FileRecord | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toFileRecord(row);
   }
 
   async getFiles(ids: number[]): Promise<FileRecord[]> {
     const found: FileRecord[] = [];
-    for (const chunk of chunks([...new Set(ids)])) {
+    for (const chunk of chunks([...new Set(ids.filter(isRowId))])) {
       const rows = await this.db.selectFrom('files').selectAll().where('id', 'in', chunk).execute();
       found.push(...rows.map(toFileRecord));
     }
@@ -36,9 +39,7 @@ export class KyselyFileStore implements FileStore {
 
   async listChildren(owner: string, folderPath: string): Promise<FileRecord[]> {
     const rows = await this.db.selectFrom('files').selectAll().where('owner', '=', owner).where('parent_path', '=', folderPath).execute();
-    // Sorted here, not by ORDER BY: PostgreSQL orders text by the database's locale and SQLite
-    // by bytes, and a listing should not change order with the database behind it.
-    return rows.map(toFileRecord).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return rows.map(toFileRecord).sort((a, b) => compareText(a.name, b.name));
   }
 
   createFolder(owner: string, path: string, etag: string, now: number): Promise<FileRecord | undefined> {
@@ -59,6 +60,7 @@ export class KyselyFileStore implements FileStore {
   }
 
   async replaceContent(id: number, expectedStorageKey: string, content: FileContent, now: number): Promise<FileRecord | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db
       .updateTable('files')
       .set({ ...contentColumns(content), updated_at: now })
@@ -75,15 +77,24 @@ export class KyselyFileStore implements FileStore {
     // % and _ escaped and ignores ASCII case on SQLite only. substr counts characters, hence the
     // code points. The trailing slash keeps "a/bc" out of the delete of "a/b".
     const prefix = `${path}/`;
-    const rows = await this.db
-      .deleteFrom('files')
-      .where('owner', '=', owner)
-      .where((eb) =>
-        eb.or([eb('path', '=', path), eb(eb.fn<string>('substr', ['path', eb.lit(1), eb.val([...prefix].length)]), '=', prefix)]),
-      )
-      .returning('storage_key')
-      .execute();
-    return { deleted: rows.length, storageKeys: rows.flatMap((r) => (r.storage_key === null ? [] : [r.storage_key])) };
+    return this.db.transaction().execute(async (trx) => {
+      // With row locks, the root of the tree is locked first, which waits for every insert below
+      // it that has checked its ancestors (insertEntry) and commits; the DELETE, a new statement,
+      // then sees those entries too. Without the lock it could run on a snapshot taken before such
+      // an insert committed and leave the new entry behind in no folder.
+      if (this.caps.rowLocks) {
+        await trx.selectFrom('files').select('id').where('owner', '=', owner).where('path', '=', path).forUpdate().execute();
+      }
+      const rows = await trx
+        .deleteFrom('files')
+        .where('owner', '=', owner)
+        .where((eb) =>
+          eb.or([eb('path', '=', path), eb(eb.fn<string>('substr', ['path', eb.lit(1), eb.val([...prefix].length)]), '=', prefix)]),
+        )
+        .returning('storage_key')
+        .execute();
+      return { deleted: rows.length, storageKeys: rows.flatMap((r) => (r.storage_key === null ? [] : [r.storage_key])) };
+    });
   }
 
   async usedBytes(owner: string): Promise<number> {
@@ -117,6 +128,7 @@ export class KyselyFileStore implements FileStore {
   }
 
   async countTaskFiles(taskId: number): Promise<number> {
+    if (!isRowId(taskId)) return 0;
     const row = await this.db
       .selectFrom('files')
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -132,7 +144,7 @@ export class KyselyFileStore implements FileStore {
 
   async deleteTaskFiles(taskIds: number[]): Promise<string[]> {
     const keys: string[] = [];
-    for (const chunk of chunks([...new Set(taskIds)])) {
+    for (const chunk of chunks([...new Set(taskIds.filter(isRowId))])) {
       const rows = await this.db.deleteFrom('files').where('task_id', 'in', chunk).returning('storage_key').execute();
       for (const r of rows) if (r.storage_key !== null) keys.push(r.storage_key);
     }
@@ -140,8 +152,10 @@ export class KyselyFileStore implements FileStore {
   }
 
   /**
-   * The parent check and the insert share a transaction, so on SQLite (one writer) a concurrent
-   * delete of the parent cannot leave an entry behind in no folder.
+   * The parent check and the insert share a transaction. On SQLite (one writer) a concurrent
+   * delete of the parent cannot get in between; with row locks, the check locks the parent and
+   * every ancestor (FOR SHARE) until the commit, so a deleteTree of any of them waits for this
+   * insert and then deletes the new entry with the rest (see deleteTree).
    */
   private async insertEntry(
     owner: string,
@@ -153,7 +167,9 @@ export class KyselyFileStore implements FileStore {
     try {
       return await this.db.transaction().execute(async (trx) => {
         if (parentPath !== '') {
-          const parent = await trx.selectFrom('files').select('is_folder').where('owner', '=', owner).where('path', '=', parentPath).executeTakeFirst();
+          let check = trx.selectFrom('files').select(['path', 'is_folder']).where('owner', '=', owner).where('path', 'in', ancestors(parentPath));
+          if (this.caps.rowLocks) check = check.forShare();
+          const parent = (await check.execute()).find((r) => r.path === parentPath);
           if (parent?.is_folder !== 1) return undefined;
         }
         const row = await trx
@@ -172,6 +188,12 @@ export class KyselyFileStore implements FileStore {
 }
 
 const contentColumns = (c: FileContent) => ({ mime: c.mime, size: c.size, sha256: c.sha256, etag: c.etag, storage_key: c.storageKey });
+
+/** "a/b/c" → ["a", "a/b", "a/b/c"]; at most 100 (files/paths.ts limits the depth). */
+function ancestors(path: string): string[] {
+  const parts = path.split('/');
+  return parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+}
 
 function* chunks<T>(items: T[]): Generator<T[]> {
   for (let i = 0; i < items.length; i += ID_CHUNK) yield items.slice(i, i + ID_CHUNK);

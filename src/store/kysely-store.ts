@@ -8,16 +8,22 @@ import { KyselySettingsStore } from './settings-queries.js';
 import type { Store } from './store.js';
 import { KyselyTaskStore } from './task-queries.js';
 import { KyselyUserStore } from './user-queries.js';
+import { RefuseNulTextPlugin } from './value-guards.js';
 
-/** The one Store implementation: the same queries on every dialect, differences read from `caps`. */
-export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilities): Store {
+/**
+ * The one Store implementation: the same queries on every dialect, differences read from `caps`.
+ * `schema` is where the tables live on a database with schemas (null on SQLite); the queries
+ * themselves stay unqualified and reach it through the connection's search_path.
+ */
+export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilities, schema: string | null): Store {
+  const guarded = db.withPlugin(new RefuseNulTextPlugin());
   return {
-    tasks: new KyselyTaskStore(db, caps),
-    users: new KyselyUserStore(db, caps),
-    settings: new KyselySettingsStore(db),
-    files: new KyselyFileStore(db, caps),
-    exapps: new KyselyExAppStore(db, caps),
-    migrate: () => migrateToLatest(db, caps),
+    tasks: new KyselyTaskStore(guarded, caps),
+    users: new KyselyUserStore(guarded, caps),
+    settings: new KyselySettingsStore(guarded),
+    files: new KyselyFileStore(guarded, caps),
+    exapps: new KyselyExAppStore(guarded, caps),
+    migrate: () => migrateToLatest(db, caps, schema),
     close: () => db.destroy(),
   };
 }

@@ -2,25 +2,46 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Kysely } from 'kysely';
 import type { Database } from './database.js';
-import { SQLITE_CAPABILITIES } from './dialects.js';
+import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './dialects.js';
 import { createKyselyStore } from './kysely-store.js';
+import { currentSchema, openPostgres, parsePostgresUrl } from './postgres.js';
 import { openSqlite, TransactionalSqliteDialect } from './sqlite.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions {
   dataDir: string;
-  /** null: the embedded SQLite file `<dataDir>/taskproc.db`; or `sqlite:<path>`. */
+  /**
+   * null: the embedded SQLite file `<dataDir>/taskproc.db`; `sqlite:<path>`; or
+   * `postgres://user:pass@host:port/db[?schema=name]` (also `postgresql://`), where `schema`
+   * puts the tables in that schema (created when missing) instead of the connection's default.
+   */
   databaseUrl: string | null;
+  /** Connections to PostgreSQL this process may hold (default 10); SQLite has one. */
+  poolSize?: number;
 }
 
-/** Opens the store without migrating it; call `migrate()` before serving. */
+const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * Opens the store without migrating it; call `migrate()` before serving. PostgreSQL is asked
+ * one question at once, so a wrong URL or an unreachable server fails here, at start.
+ */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.databaseUrl;
-  if (url !== null && /^postgres(ql)?:\/\//.test(url)) throw new Error('PostgreSQL support is not built yet');
+  if (url !== null && /^postgres(ql)?:\/\//.test(url)) {
+    const target = parsePostgresUrl(url);
+    const db = openPostgres(target, { poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE });
+    try {
+      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target));
+    } catch (error) {
+      await db.destroy();
+      throw new Error(`Cannot use the PostgreSQL database: ${(error as Error).message}`, { cause: error });
+    }
+  }
   const file = url === null ? join(opts.dataDir, 'taskproc.db') : sqliteUrlPath(url);
   mkdirSync(dirname(file), { recursive: true });
   const db = new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: openSqlite(file) }) });
-  return createKyselyStore(db, SQLITE_CAPABILITIES);
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null);
 }
 
 /** `sqlite:/abs/file.db`, `sqlite:///abs/file.db` or `sqlite:relative/file.db` (from the working directory). */

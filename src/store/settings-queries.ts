@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './database.js';
 import type { SettingsStore } from './store.js';
+import { compareText } from './text-order.js';
 
 export class KyselySettingsStore implements SettingsStore {
   constructor(private readonly db: Kysely<Database>) {}
@@ -26,7 +27,8 @@ export class KyselySettingsStore implements SettingsStore {
   }
 
   async allSettings(): Promise<Record<string, unknown>> {
-    const rows = await this.db.selectFrom('settings').select(['key', 'value']).orderBy('key').execute();
+    const rows = await this.db.selectFrom('settings').select(['key', 'value']).execute();
+    rows.sort((a, b) => compareText(a.key, b.key));
     return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
   }
 }

@@ -136,6 +136,7 @@ export interface UserStore {
   /** Throws DomainError('bad_request') when the id is taken. Without `quotaBytes` the user has no quota. */
   createUser(user: Omit<User, 'authEpoch' | 'quotaBytes'> & { quotaBytes?: number | null }): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
+  /** Every user, by id in code-unit order (the same on every database). */
   listUsers(): Promise<User[]>;
   /** Applies the given changes and bumps authEpoch. Undefined when the user does not exist. */
   updateUser(
@@ -158,6 +159,7 @@ export interface SettingsStore {
   getSetting<T>(key: string): Promise<T | undefined>;
   setSetting(key: string, value: unknown): Promise<void>;
   deleteSetting(key: string): Promise<void>;
+  /** Every setting, keys in code-unit order. */
   allSettings(): Promise<Record<string, unknown>>;
 }
 
@@ -261,6 +263,7 @@ export interface ExAppStore {
   /** Throws DomainError('bad_request') when the id is taken. */
   createExApp(app: ExApp): Promise<ExApp>;
   getExApp(appId: string): Promise<ExApp | undefined>;
+  /** Every ExApp, by app id in code-unit order. */
   listExApps(): Promise<ExApp[]>;
   updateExApp(appId: string, changes: Partial<Pick<ExApp, 'version' | 'enabled' | 'secretHash' | 'sealedSecret' | 'baseUrl'>>): Promise<ExApp | undefined>;
   /** Removes the app and its providers. */

@@ -4,6 +4,7 @@ import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/t
 import type { Database, TasksTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
+import { isRowId, storableText } from './value-guards.js';
 
 type TaskRow = Selectable<TasksTable>;
 type Tasks = ExpressionBuilder<Database, 'tasks'>;
@@ -65,6 +66,7 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async getTask(id: number): Promise<Task | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toTask(row);
   }
@@ -91,6 +93,7 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async deleteTask(id: number, owner: TaskOwner): Promise<boolean> {
+    if (!isRowId(id)) return false;
     const result = await this.db
       .deleteFrom('tasks')
       .where('id', '=', id)
@@ -100,6 +103,7 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async cancelTask(id: number, owner: TaskOwner, now: number): Promise<Task | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db
       .updateTable('tasks')
       .set({ status: TASK_STATUS.CANCELLED, ended_at: now, last_updated: now, ...LEASE_CLEARED })
@@ -128,8 +132,13 @@ export class KyselyTaskStore implements TaskStore {
       .orderBy('id')
       .limit(req.limit);
     if (this.caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
+    // The candidates are a MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may plan the IN
+    // as a nested-loop semi-join that re-runs the subquery for every row of the outer scan, and
+    // each re-run, skipping the rows this very statement has just locked, hands out `limit` more
+    // (a claim of 1 took every scheduled task of the type). A CTE runs once.
     // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
     const rows = await this.db
+      .with((cte) => cte('candidates').materialized(), () => candidates)
       .updateTable('tasks')
       .set((eb) => ({
         status: TASK_STATUS.RUNNING,
@@ -139,8 +148,8 @@ export class KyselyTaskStore implements TaskStore {
         attempts: eb('attempts', '+', 1),
         ...(req.startedAt !== undefined && { started_at: req.startedAt }),
       }))
-      .where('id', 'in', candidates)
-      // Repeated outside the subquery: under READ COMMITTED another claimer may have won the row.
+      .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
+      // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
       .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
       .returningAll()
       .execute();
@@ -155,6 +164,7 @@ export class KyselyTaskStore implements TaskStore {
     leaseExpiresAt: number | null,
     completionExpectedAt: number | null,
   ): Promise<Task | undefined> {
+    if (!isRowId(id)) return undefined;
     let query = this.db
       .updateTable('tasks')
       .set({
@@ -171,6 +181,7 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async extendLease(id: number, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<boolean> {
+    if (!isRowId(id)) return false;
     const result = await this.db
       .updateTable('tasks')
       .set({ lease_expires_at: leaseExpiresAt, last_updated: now })
@@ -181,7 +192,8 @@ export class KyselyTaskStore implements TaskStore {
     return result.numUpdatedRows > 0n;
   }
 
-  async releaseClaims(ids: number[], leaseOwner: string, now: number): Promise<number> {
+  async releaseClaims(allIds: number[], leaseOwner: string, now: number): Promise<number> {
+    const ids = allIds.filter(isRowId);
     if (ids.length === 0) return 0;
     const result = await this.db
       .updateTable('tasks')
@@ -214,6 +226,7 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db
       .updateTable('tasks')
       .set({ partial_output: JSON.stringify(partialOutput), lease_expires_at: leaseExpiresAt, last_updated: now })
@@ -226,19 +239,22 @@ export class KyselyTaskStore implements TaskStore {
   }
 
   async getPartialOutput(id: number): Promise<TaskIO | null | undefined> {
+    if (!isRowId(id)) return undefined;
     const row = await this.db.selectFrom('tasks').select('partial_output').where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
     return row.partial_output === null ? null : (JSON.parse(row.partial_output) as TaskIO);
   }
 
   async finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined> {
+    if (!isRowId(id)) return undefined;
     let query = this.db
       .updateTable('tasks')
       .set({
         status: result.status,
         output: result.output === null ? null : JSON.stringify(result.output),
-        error_message: result.errorMessage,
-        user_facing_error: result.userFacingErrorMessage,
+        // Kept, not refused: a worker's message with a NUL in it must not leave its task running.
+        error_message: result.errorMessage === null ? null : storableText(result.errorMessage),
+        user_facing_error: result.userFacingErrorMessage === null ? null : storableText(result.userFacingErrorMessage),
         progress: result.progress,
         ended_at: result.now,
         last_updated: result.now,

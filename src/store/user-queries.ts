@@ -3,6 +3,8 @@ import { DomainError } from '../core/errors.js';
 import type { AppPasswordsTable, Database, UsersTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { AppPassword, User, UserStore } from './store.js';
+import { compareText } from './text-order.js';
+import { isRowId, isStorableText } from './value-guards.js';
 
 export class KyselyUserStore implements UserStore {
   constructor(
@@ -35,13 +37,15 @@ export class KyselyUserStore implements UserStore {
   }
 
   async getUser(id: string): Promise<User | undefined> {
+    // No user has such an id, and a login name from a Basic header must give 401, not 400.
+    if (!isStorableText(id)) return undefined;
     const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     return row && toUser(row);
   }
 
   async listUsers(): Promise<User[]> {
-    const rows = await this.db.selectFrom('users').selectAll().orderBy('id').execute();
-    return rows.map(toUser);
+    const rows = await this.db.selectFrom('users').selectAll().execute();
+    return rows.map(toUser).sort((a, b) => compareText(a.id, b.id));
   }
 
   async updateUser(
@@ -102,6 +106,7 @@ export class KyselyUserStore implements UserStore {
   }
 
   async revokeAppPasswords(userId: string, id?: number): Promise<number> {
+    if (id !== undefined && !isRowId(id)) return 0;
     return this.db.transaction().execute(async (trx) => {
       let query = trx.deleteFrom('app_passwords').where('user_id', '=', userId);
       if (id !== undefined) query = query.where('id', '=', id);
@@ -119,6 +124,7 @@ export class KyselyUserStore implements UserStore {
   }
 
   async touchAppPassword(id: number, now: number): Promise<void> {
+    if (!isRowId(id)) return;
     await this.db.updateTable('app_passwords').set({ last_used_at: now }).where('id', '=', id).execute();
   }
 }

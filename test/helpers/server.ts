@@ -6,6 +6,7 @@ import { hashPassword, randomToken, tokenHash } from '../../src/auth/passwords.j
 import { configWith, type Config } from '../../src/config.js';
 import { unixSeconds } from '../../src/core/clock.js';
 import { assertMatchesSpec } from './openapi.js';
+import { createTestSchema, TEST_DIALECT, type TestSchema } from './store.js';
 
 export interface TestUser {
   uid: string;
@@ -51,19 +52,55 @@ export interface TestServer {
 
 export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** Starts the real server on an ephemeral port over a fresh SQLite data directory (or `dir`). */
+/**
+ * The PostgreSQL schema of each data directory a server was started on, so a restart on the same
+ * `dir` finds its database again, as it finds the SQLite file there.
+ */
+const schemas = new Map<string, TestSchema>();
+
+/**
+ * Starts the real server on an ephemeral port over a fresh data directory (or `dir`), on the
+ * database TASKPROC_TEST_DIALECT names: the SQLite file in the directory, or a fresh PostgreSQL
+ * schema (files still go to the directory). `stop()` keeps both for a restart; `close()` removes both.
+ */
 export async function startServer(
   opts: Partial<Omit<AppOptions, 'config'>> & { config?: Partial<Config>; dir?: string } = {},
 ): Promise<TestServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'taskproc-test-')));
+  let schema: TestSchema | undefined;
+  if (TEST_DIALECT === 'postgres') {
+    schema = schemas.get(dir) ?? (await createTestSchema());
+    schemas.set(dir, schema);
+  }
+  const dropSchema = async () => {
+    schemas.delete(dir);
+    await schema?.drop();
+  };
   const adminPassword = 'admin-password-for-tests';
-  const app = await createApp({
-    providers: [],
-    leaseIntervalMs: 50,
-    runnerPollMs: 50,
-    ...opts,
-    config: configWith({ port: 0, dataDir: dir, adminPassword, logLevel: 'silent', runnerConcurrency: 2, ...opts.config }),
-  });
+  let app: App;
+  try {
+    app = await createApp({
+      providers: [],
+      leaseIntervalMs: 50,
+      runnerPollMs: 50,
+      ...opts,
+      config: configWith({
+        port: 0,
+        dataDir: dir,
+        ...(schema && { databaseUrl: schema.url }),
+        adminPassword,
+        logLevel: 'silent',
+        runnerConcurrency: 2,
+        ...opts.config,
+      }),
+    });
+  } catch (error) {
+    if (!opts.dir) {
+      await dropSchema();
+      await rm(dir, { recursive: true, force: true });
+    }
+    throw error;
+  }
   const url = await app.listen();
 
   const addUser: TestServer['addUser'] = async (uid, o = {}) => {
@@ -125,6 +162,7 @@ export async function startServer(
     stop,
     async close() {
       await stop();
+      await dropSchema();
       if (!opts.dir) await rm(dir, { recursive: true, force: true });
     },
   };

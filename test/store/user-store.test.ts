@@ -45,6 +45,9 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(await store.users.getUser(input.id), created);
       assert.equal(await store.users.getUser('ädmin@example.com'), undefined);
       assert.equal(await store.users.getUser('nobody'), undefined);
+      // A login name from a Basic header may hold anything; no user id holds a NUL.
+      assert.equal(await store.users.getUser('Ädmin@example.com\0'), undefined);
+      await assert.rejects(store.users.createUser(newUser('x\0y')), { code: 'bad_request' });
     });
 
     it(`${dialect}: createUser refuses a taken id with a bad_request DomainError`, async (t) => {
@@ -66,6 +69,9 @@ for (const dialect of TEST_DIALECTS) {
       for (const id of ['carol', 'alice', 'bob']) await store.users.createUser(newUser(id));
       assert.equal(await store.users.countUsers(), 3);
       assert.deepEqual((await store.users.listUsers()).map((u) => u.id), ['alice', 'bob', 'carol']);
+      // Code-unit order on every database, whatever PostgreSQL's collation says.
+      for (const id of ['Zed', 'émile', '_x']) await store.users.createUser(newUser(id));
+      assert.deepEqual((await store.users.listUsers()).map((u) => u.id), ['Zed', '_x', 'alice', 'bob', 'carol', 'émile']);
     });
 
     it(`${dialect}: updateUser applies only the given changes and bumps authEpoch`, async (t) => {

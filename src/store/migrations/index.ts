@@ -1,9 +1,10 @@
-import { Migrator, type Kysely, type Migration } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
 import { initialSchema } from './0001-initial.js';
 import { filesSchema } from './0002-files.js';
 import { exAppsSchema } from './0003-exapps.js';
 import { partialOutputSchema } from './0004-partial-output.js';
+import { claimOrderIndexSchema } from './0005-claim-order-index.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -15,6 +16,7 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
     '0002-files': filesSchema(caps),
     '0003-exapps': exAppsSchema(caps),
     '0004-partial-output': partialOutputSchema(),
+    '0005-claim-order-index': claimOrderIndexSchema(),
   };
 }
 
@@ -22,27 +24,45 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
 const MIGRATION_TABLE = 'kysely_migration';
 
 /**
- * Applies pending migrations under Kysely's migration lock. Refuses, before touching anything, a
- * database that has run a migration this code does not know: an older taskproc would misread
- * a newer schema.
+ * Applies pending migrations under Kysely's migration lock (a PostgreSQL advisory lock, so nodes
+ * starting together migrate once and the others wait; SQLite has one writer). Refuses, before
+ * touching anything, a database that has run a migration this code does not know: an older
+ * taskproc would misread a newer schema.
+ *
+ * `schema` names where the tables live when the database has schemas (PostgreSQL): Kysely's
+ * introspection lists the tables of every schema, so without it another schema's
+ * kysely_migration would count as ours.
  */
-export async function migrateToLatest(db: Kysely<any>, caps: DialectCapabilities): Promise<void> {
+export async function migrateToLatest(db: Kysely<any>, caps: DialectCapabilities, schema: string | null): Promise<void> {
   const known = migrations(caps);
-  await refuseNewerSchema(db, known);
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => known } });
+  // One connection throughout, so the session settings apply to the lock wait and every migration.
+  await db.connection().execute(async (conn) => {
+    if (caps.migrationSession !== null) await sql.raw(caps.migrationSession.before).execute(conn);
+    try {
+      await migrateOn(conn, known, schema);
+    } finally {
+      if (caps.migrationSession !== null) await sql.raw(caps.migrationSession.after).execute(conn);
+    }
+  });
+}
+
+async function migrateOn(db: Kysely<any>, known: Record<string, Migration>, schema: string | null): Promise<void> {
+  await refuseNewerSchema(db, known, schema);
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => known }, ...(schema !== null && { migrationTableSchema: schema }) });
   const { error, results } = await migrator.migrateToLatest();
   if (error === undefined) return;
   // A newer node may have migrated between the check above and the lock.
-  await refuseNewerSchema(db, known);
+  await refuseNewerSchema(db, known, schema);
   const failed = results?.find((r) => r.status === 'Error')?.migrationName;
   const reason = error instanceof Error ? error.message : String(error);
   throw new Error(failed ? `Migration ${failed} failed: ${reason}` : `Migrating the database failed: ${reason}`, { cause: error });
 }
 
-async function refuseNewerSchema(db: Kysely<any>, known: Record<string, Migration>): Promise<void> {
+async function refuseNewerSchema(db: Kysely<any>, known: Record<string, Migration>, schema: string | null): Promise<void> {
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  if (!tables.some((t) => t.name === MIGRATION_TABLE)) return;
-  const rows: { name: string }[] = await db.selectFrom(MIGRATION_TABLE).select('name').execute();
+  if (!tables.some((t) => t.name === MIGRATION_TABLE && (schema === null || t.schema === schema))) return;
+  const from = schema === null ? db : db.withSchema(schema);
+  const rows: { name: string }[] = await from.selectFrom(MIGRATION_TABLE).select('name').execute();
   const unknown = rows.map((r) => r.name).filter((name) => !Object.hasOwn(known, name)).sort();
   const newest = unknown.at(-1);
   if (newest !== undefined) {

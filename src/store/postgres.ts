@@ -1,0 +1,92 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { Database } from './database.js';
+
+export interface PostgresOptions {
+  /** Most connections this process holds at once (TASKPROC_DB_POOL_SIZE). */
+  poolSize: number;
+}
+
+/** A `postgres://` URL taken apart: what node-postgres gets, and the schema the tables live in. */
+export interface PostgresTarget {
+  /** The URL without our own `schema` parameter. */
+  connectionString: string;
+  /** From `?schema=`; null: the connection's default (`current_schema()`, usually `public`). */
+  schema: string | null;
+  /** `options` from the URL, to which the search_path is added. */
+  options: string | null;
+}
+
+/**
+ * Defaults that keep a request from hanging on the database. When PostgreSQL is down or restarts,
+ * connects fail at once (refused) and open connections are closed by the server, so requests
+ * fail; the time-outs cover the slower ways: an address that drops packets, a pool with every
+ * connection busy, a statement stuck behind a lock. Each can be overridden in the URL
+ * (`?statement_timeout=…`), which node-postgres lets win over these.
+ *
+ * No client-side query_timeout on purpose: when it fires, node-postgres gives up on the query but
+ * leaves it running on the connection, which then goes back to the pool mid-statement.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+const STATEMENT_TIMEOUT_MS = 15_000;
+/** A transaction left open by a crashed handler must not keep its row locks for long. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+/** Detects a peer that vanished without closing the connection. */
+const KEEPALIVE_DELAY_MS = 10_000;
+
+/** SQL identifiers we put into search_path unquoted: plain lowercase names only. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function parsePostgresUrl(url: string): PostgresTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error('The database URL is not a valid postgres:// URL');
+  }
+  const schema = parsed.searchParams.get('schema');
+  if (schema !== null && !SCHEMA_NAME.test(schema)) {
+    throw new Error(`The database URL's schema "${schema}" must be a lowercase SQL name (letters, digits, _; at most 63)`);
+  }
+  const options = parsed.searchParams.get('options');
+  parsed.searchParams.delete('schema');
+  parsed.searchParams.delete('options');
+  return { connectionString: parsed.toString(), schema, options };
+}
+
+/**
+ * A Kysely on a node-postgres pool. int8 (bigint) columns stay strings, node-postgres' default:
+ * `Database` types them `number | string`, so the compiler makes every reader convert with
+ * Number(), and no process-wide type parser changes what other pg users in the process get.
+ * Ids and unix seconds stay far below 2^53.
+ */
+export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kysely<Database> {
+  const options = [target.options, target.schema === null ? null : `-c search_path=${target.schema}`].filter((o) => o !== null).join(' ');
+  const pool = new pg.Pool({
+    connectionString: target.connectionString,
+    max: opts.poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    application_name: 'taskproc',
+    ...(options !== '' && { options }),
+  });
+  // An idle connection that breaks (PostgreSQL restarted) is reported here, and without a
+  // listener the process would crash. The pool has already dropped it; the next query connects anew.
+  pool.on('error', () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * The schema the store's tables live in, asked once at open: it proves the database answers
+ * (a wrong URL fails at start, not on the first request), and the migrations need it because
+ * Kysely's introspection sees every schema of the database.
+ */
+export async function currentSchema(db: Kysely<Database>, target: PostgresTarget): Promise<string> {
+  const { rows } = await sql<{ name: string | null }>`select current_schema() as name`.execute(db);
+  const name = target.schema ?? rows[0]?.name ?? null;
+  if (name === null) throw new Error('PostgreSQL: no schema to create the tables in (none of the search_path exists); add ?schema=<name> to the URL');
+  return name;
+}

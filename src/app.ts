@@ -21,14 +21,19 @@ import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
 import { ProviderRegistry } from './core/provider-registry.js';
 import { MemoryRateLimiter, type RateLimiter } from './core/rate-limit.js';
+import { FallbackRateLimiter } from './limits/fallback-rate-limiter.js';
+import { closeRedis, connectRedis, RedisRateLimiter } from './limits/redis-rate-limiter.js';
 import { SettingsService } from './core/settings.js';
 import { TaskEvents } from './core/task-events.js';
 import { TaskService } from './core/task-service.js';
 import { TaskTypeRegistry } from './core/task-types.js';
 import { WorkerService } from './core/worker-service.js';
 import { openStore } from './store/open-store.js';
+import { PgScheduledChannel } from './store/pg-notify.js';
+import { isPostgresUrl, parsePostgresUrl } from './store/postgres.js';
 import type { ExAppStore, Store } from './store/store.js';
 import { startMaintenance } from './workers/maintenance.js';
+import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
 import { Waiters } from './workers/waiters.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
@@ -59,6 +64,8 @@ export interface App {
   waiters: Waiters;
   /** Calls tasks' webhooks when they end. */
   webhooks: WebhookSender;
+  /** Wake-ups to and from the other nodes of a PostgreSQL database; null on SQLite (one node). */
+  notifier: Notifier | null;
   /** Set when this start created the admin user with a generated password (print it once). */
   generatedAdminPassword: string | null;
   /** Listens on the configured host and port; returns the base URL. */
@@ -77,6 +84,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
     await store.close();
     throw err;
   }
+  // With Redis, limits are shared by every node; a Redis that does not answer now stops the start.
+  let redis: Awaited<ReturnType<typeof connectRedis>> | null = null;
+  if (config.redisUrl !== null) {
+    try {
+      redis = await connectRedis(config.redisUrl);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   const generatedAdminPassword = await ensureAdmin(store, config.adminPassword, clock);
 
   const taskTypes = new TaskTypeRegistry();
@@ -84,7 +101,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
   for (const p of opts.providers) providers.addInProcess(p);
   const settings = new SettingsService(store.settings, clock);
   const events = new TaskEvents();
-  const limiter: RateLimiter = new MemoryRateLimiter(clock);
+  // Without Redis, limits are per node; with it, shared, falling back to per node while it is down.
+  const limiter: RateLimiter = redis
+    ? new FallbackRateLimiter(new RedisRateLimiter(redis, clock), new MemoryRateLimiter(clock), {
+        log: { warn: (obj, msg) => server.log.warn(obj, msg), info: (obj, msg) => server.log.info(obj, msg) },
+      })
+    : new MemoryRateLimiter(clock);
   const files = createFileService(store, config, clock);
   const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
   const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock, catalog });
@@ -145,6 +167,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     leaseOwner,
     pollMs: opts.runnerPollMs,
   });
+  // Several nodes share a PostgreSQL database: a task scheduled on one wakes long-polls on all.
+  const notifier = isPostgresUrl(config.databaseUrl) ? new Notifier(events, new PgScheduledChannel(parsePostgresUrl(config.databaseUrl), { log })) : null;
+  await notifier?.start();
   const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, files, clock, log, leaseIntervalMs: opts.leaseIntervalMs });
 
   let closed = false;
@@ -159,6 +184,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     runner,
     waiters,
     webhooks,
+    notifier,
     generatedAdminPassword,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
@@ -184,7 +210,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       stopWebhooks();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.
       await Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, WEBHOOK_SHUTDOWN_GRACE_MS).unref())]);
+      await notifier?.close();
       await store.close();
+      if (redis) await closeRedis(redis);
     },
   };
 }

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { multipartFields } from './multipart.js';
 import { DomainError } from '../core/errors.js';
 import type { Caller } from '../core/task-service.js';
+import { databaseUnavailableError } from '../store/db-errors.js';
 import type { ExApp, User } from '../store/store.js';
 import { type AuthMode, type CallerDeps, resolveCaller } from './caller.js';
 import { chooseFormat, type OcsFormat, type OcsReply, type OcsVersion, renderError, renderOcs } from './ocs.js';
@@ -86,8 +87,13 @@ export function sendError(
   internalMessage = 'Internal error',
 ): FastifyReply {
   let domain: DomainError;
+  const outage = err instanceof DomainError ? undefined : databaseUnavailableError(err);
   if (err instanceof DomainError) domain = err;
-  else {
+  else if (outage) {
+    // A database restart is not a bug: the client is told to retry (503), not shown a 500.
+    deps.log.error({ err }, 'database unavailable');
+    domain = outage;
+  } else {
     deps.log.error({ err }, 'unexpected error');
     domain = new DomainError('internal', internalMessage);
   }

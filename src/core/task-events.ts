@@ -17,6 +17,14 @@ export class TaskEvents {
     this.emitter.emit('scheduled', task);
   }
 
+  /**
+   * Another node scheduled a task of `type` (workers/notifier.ts). Only the type is known, so
+   * listeners that need the task use onScheduled; waiters and the runner just look for work.
+   */
+  scheduledElsewhere(type: string): void {
+    this.emitter.emit('scheduledElsewhere', type);
+  }
+
   /** A task reached a final state: success, failure or cancel (webhooks fire on these). */
   ended(task: Task): void {
     this.emitter.emit('ended', task);
@@ -30,6 +38,11 @@ export class TaskEvents {
   onScheduled(listener: (task: Task) => void): () => void {
     this.emitter.on('scheduled', listener);
     return () => this.emitter.off('scheduled', listener);
+  }
+
+  onScheduledElsewhere(listener: (type: string) => void): () => void {
+    this.emitter.on('scheduledElsewhere', listener);
+    return () => this.emitter.off('scheduledElsewhere', listener);
   }
 
   onEnded(listener: (task: Task) => void): () => void {

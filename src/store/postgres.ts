@@ -61,10 +61,27 @@ export function parsePostgresUrl(url: string): PostgresTarget {
  * Ids and unix seconds stay far below 2^53.
  */
 export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kysely<Database> {
+  const pool = new pg.Pool({ ...postgresClientConfig(target), max: opts.poolSize });
+  // An idle connection that breaks (PostgreSQL restarted) is reported here, and without a
+  // listener the process would crash. The pool has already dropped it; the next query connects anew.
+  pool.on('error', () => {});
+  // A connection that breaks while checked out (a query in flight when PostgreSQL restarts) fails
+  // that query and also emits 'error' on the client, which the pool only listens to while the
+  // client is idle: without this listener that second report would crash the process. The pool
+  // discards the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * What every connection of this process is opened with, the pool's and the dedicated LISTEN
+ * connection's (store/pg-notify.ts): the same time-outs, and the same search_path, so both see
+ * the same schema.
+ */
+export function postgresClientConfig(target: PostgresTarget): pg.ClientConfig {
   const options = [target.options, target.schema === null ? null : `-c search_path=${target.schema}`].filter((o) => o !== null).join(' ');
-  const pool = new pg.Pool({
+  return {
     connectionString: target.connectionString,
-    max: opts.poolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,
@@ -72,12 +89,11 @@ export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kys
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
     application_name: 'taskproc',
     ...(options !== '' && { options }),
-  });
-  // An idle connection that breaks (PostgreSQL restarted) is reported here, and without a
-  // listener the process would crash. The pool has already dropped it; the next query connects anew.
-  pool.on('error', () => {});
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  };
 }
+
+/** Whether a database URL names PostgreSQL (else SQLite), as openStore decides. */
+export const isPostgresUrl = (url: string | null): url is string => url !== null && /^postgres(ql)?:\/\//.test(url);
 
 /**
  * The schema the store's tables live in, asked once at open: it proves the database answers

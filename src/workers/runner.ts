@@ -60,6 +60,7 @@ export class Runner {
     this.stopped = false;
     this.unsubscribe = [
       this.deps.events.onScheduled(() => void this.pump()),
+      this.deps.events.onScheduledElsewhere(() => void this.pump()),
       this.deps.events.onEnded((task) => this.running.get(task.id)?.controller.abort(new Error('The task was cancelled'))),
       this.deps.events.onDeleted((task) => this.running.get(task.id)?.controller.abort(new Error('The task was deleted'))),
     ];

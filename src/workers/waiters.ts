@@ -8,17 +8,21 @@ interface Waiter {
 /**
  * Parked long-poll requests (`next`/`next_batch` with `wait`). A scheduled task wakes the
  * longest-waiting request for its type, which then tries a claim; a request that loses the race
- * parks again. Callers also re-check on a timer, so a missed wake-up (a task scheduled by another
- * process) only delays pickup.
+ * parks again. Tasks scheduled on other nodes wake them through `scheduledElsewhere`; callers also
+ * re-check on a timer, so a missed wake-up only delays pickup.
  */
 export class Waiters {
   private readonly waiters: Waiter[] = [];
 
   constructor(events: TaskEvents) {
-    events.onScheduled((task) => {
-      const i = this.waiters.findIndex((w) => w.types.has(task.type));
-      if (i >= 0) this.waiters.splice(i, 1)[0]?.wake();
-    });
+    events.onScheduled((task) => this.wakeOne(task.type));
+    // A task scheduled on another node of the same PostgreSQL database (workers/notifier.ts).
+    events.onScheduledElsewhere((type) => this.wakeOne(type));
+  }
+
+  private wakeOne(type: string): void {
+    const i = this.waiters.findIndex((w) => w.types.has(type));
+    if (i >= 0) this.waiters.splice(i, 1)[0]?.wake();
   }
 
   /** Resolves when a task of one of `types` is scheduled, after `ms`, or when `signal` aborts. */

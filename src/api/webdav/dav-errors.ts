@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { DomainError, type ErrorCode } from '../../core/errors.js';
+import { databaseUnavailableError } from '../../store/db-errors.js';
 import { escapeXml } from './dav-xml.js';
 
 /** The methods the WebDAV routes answer, for Allow headers (OPTIONS and every 405). */
@@ -68,7 +69,8 @@ function sabreErrorXml(exception: string, message: string): string {
  * says nothing about their cause.
  */
 export function sendDavError(reply: FastifyReply, err: unknown, log: { error(o: object, m: string): void }): FastifyReply {
-  const domain = err instanceof DomainError ? err : err instanceof Error ? fromFastify(err) : undefined;
+  // A database outage answers 503 with Retry-After, as on the OCS routes (store/db-errors.ts).
+  const domain = err instanceof DomainError ? err : (databaseUnavailableError(err) ?? (err instanceof Error ? fromFastify(err) : undefined));
   if (domain === undefined) log.error({ err }, 'unexpected error in a WebDAV request');
   const { status, exception } = DAV_ERROR_TABLE[domain?.code ?? 'internal'];
   const message = domain?.message ?? 'Internal Server Error';

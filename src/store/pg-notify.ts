@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { postgresClientConfig, type PostgresTarget } from './postgres.js';
+
+/**
+ * The one channel every node of every installation on the database shares. NOTIFY reaches every
+ * session of the database, whatever its schema, so the payload names the schema and receivers
+ * drop other installations' news (two test runs, or two installations, on one database).
+ */
+export const SCHEDULED_CHANNEL = 'taskproc_scheduled';
+
+/** Notifications waiting for the connection; beyond this they are dropped (the waiters' re-check finds the tasks). */
+const MAX_PENDING_NOTIFIES = 1000;
+
+export interface PgScheduledChannelOptions {
+  /** Identifies this process in the payload, so it ignores its own notifications. Default: random. */
+  nodeId?: string;
+  log: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
+  /** Reconnect back-off after the LISTEN connection drops or cannot connect: doubles from min to max. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * PostgreSQL LISTEN/NOTIFY for "a task of this type was scheduled" between the nodes of one
+ * database, on one dedicated connection per node (a pooled connection cannot LISTEN: the pool
+ * hands it to others and closes it when idle). The same connection sends this node's NOTIFYs, so
+ * the request pool never waits on it. Best effort by design: while the connection is down,
+ * notifications are neither sent nor received, and workers find the tasks on their periodic
+ * re-check instead; a task itself is never lost, it is in the table.
+ */
+export class PgScheduledChannel {
+  readonly nodeId: string;
+  private client: pg.Client | null = null;
+  private schema: string | null = null;
+  private onType: ((type: string) => void) | null = null;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private backoffMs: number;
+  private pending = 0;
+  /** Connections made so far (1 after start, more after reconnects); tests read it. */
+  connects = 0;
+
+  constructor(
+    private readonly target: PostgresTarget,
+    private readonly opts: PgScheduledChannelOptions,
+  ) {
+    this.nodeId = opts.nodeId ?? randomBytes(8).toString('hex');
+    this.backoffMs = this.minBackoff;
+  }
+
+  /** Whether the LISTEN connection is up now. */
+  get listening(): boolean {
+    return this.client !== null;
+  }
+
+  /**
+   * Connects and LISTENs; `onType` gets the task type of every notification from another node.
+   * A first connect that fails is retried in the background rather than failing the start: the
+   * store has just proven the database answers, and the re-check covers the gap.
+   */
+  async start(onType: (type: string) => void): Promise<void> {
+    this.onType = onType;
+    await this.connect();
+  }
+
+  /** Tells the other nodes a task of `type` was scheduled; never throws, never waits. */
+  notify(type: string): void {
+    const client = this.client;
+    if (client === null || this.schema === null || this.pending >= MAX_PENDING_NOTIFIES) return;
+    this.pending++;
+    client
+      .query('select pg_notify($1, $2)', [SCHEDULED_CHANNEL, `${this.nodeId} ${this.schema} ${type}`])
+      .catch(() => {
+        // The connection broke; 'error'/'end' reconnects. This wake-up is lost, the task is not.
+      })
+      .finally(() => this.pending--);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+
+  private get minBackoff(): number {
+    return this.opts.minBackoffMs ?? 100;
+  }
+
+  private async connect(): Promise<void> {
+    this.retryTimer = null;
+    if (this.closed) return;
+    const client = new pg.Client(postgresClientConfig(this.target));
+    // Without an 'error' listener a connection the server closes would crash the process.
+    client.on('error', () => this.dropped(client));
+    client.on('end', () => this.dropped(client));
+    client.on('notification', (n) => this.received(n));
+    try {
+      await client.connect();
+      if (this.schema === null) {
+        const { rows } = await client.query<{ name: string | null }>('select current_schema() as name');
+        this.schema = this.target.schema ?? rows[0]?.name ?? 'public';
+      }
+      await client.query(`listen ${SCHEDULED_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => {});
+      this.opts.log.warn({ err, retryInMs: this.backoffMs }, 'PostgreSQL LISTEN connection failed; wake-ups from other nodes wait for the re-check until it is back');
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    this.connects++;
+    this.backoffMs = this.minBackoff;
+  }
+
+  private dropped(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = null;
+    if (this.closed) return;
+    this.opts.log.warn({}, 'PostgreSQL LISTEN connection lost; reconnecting');
+    void client.end().catch(() => {});
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.retryTimer !== null) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 5000);
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    // A pending reconnect must not keep a process alive that is otherwise done.
+    this.retryTimer.unref();
+  }
+
+  /** `<nodeId> <schema> <type>`; the type is the rest, whatever it contains. */
+  private received(n: pg.Notification): void {
+    if (n.channel !== SCHEDULED_CHANNEL || !n.payload) return;
+    const first = n.payload.indexOf(' ');
+    const second = n.payload.indexOf(' ', first + 1);
+    if (first < 0 || second < 0) return;
+    if (n.payload.slice(0, first) === this.nodeId || n.payload.slice(first + 1, second) !== this.schema) return;
+    this.onType?.(n.payload.slice(second + 1));
+  }
+}

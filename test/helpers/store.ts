@@ -1,3 +1,4 @@
+import type { NewTask } from '../../src/core/task.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -126,4 +127,27 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
     await cleanup();
     throw error;
   }
+}
+
+/** 2026-01-01T00:00:00Z in unix seconds: the fixed "now" of store tests. */
+export const T0 = 1_767_225_600;
+
+/** A task as schedule would hand it to the store, with any field overridden. */
+export function newTask(over: Partial<NewTask> = {}): NewTask {
+  return {
+    type: 'core:text2text',
+    userId: 'alice',
+    anonKey: null,
+    appId: 'assistant',
+    customId: '',
+    input: { input: 'Hello' },
+    webhookUri: null,
+    webhookMethod: null,
+    includeWatermark: true,
+    providerId: 'provider-1',
+    scheduledAt: T0,
+    lastUpdated: T0,
+    completionExpectedAt: T0 + 10,
+    ...over,
+  };
 }

@@ -10,33 +10,13 @@ import { migrateToLatest } from '../../src/store/migrations/index.js';
 import { openStore } from '../../src/store/open-store.js';
 import { openPostgres, parsePostgresUrl } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/store.js';
-import { createTestSchema, createTestStore, TEST_DATABASE_URL, TEST_DIALECTS, type TestStore } from '../helpers/store.js';
+import { createTestSchema, createTestStore, TEST_DATABASE_URL, TEST_DIALECTS, type TestStore, newTask, T0 } from '../helpers/store.js';
 
 // What only PostgreSQL has: several connections writing at once, a planner that reads statistics,
 // and an advisory lock around migrations. The contract suites cover the rest on both databases.
 
-const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const TEXT = 'core:text2text';
 const IMAGE = 'core:text2image';
-
-function newTask(over: Partial<NewTask> = {}): NewTask {
-  return {
-    type: TEXT,
-    userId: 'alice',
-    anonKey: null,
-    appId: 'assistant',
-    customId: '',
-    input: { input: 'Hello' },
-    webhookUri: null,
-    webhookMethod: null,
-    includeWatermark: true,
-    providerId: 'provider-1',
-    scheduledAt: T0,
-    lastUpdated: T0,
-    completionExpectedAt: T0 + 10,
-    ...over,
-  };
-}
 
 async function setup(t: TestContext, opts: { poolSize?: number } = {}): Promise<TestStore> {
   const s = await createTestStore('postgres', opts);

@@ -3,34 +3,14 @@ import { statSync } from 'node:fs';
 import { describe, it, type TestContext } from 'node:test';
 import { TASK_STATUS, type NewTask, type Task } from '../../src/core/task.js';
 import type { TaskOwner, TaskResult, TaskStore } from '../../src/store/store.js';
-import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore } from '../helpers/store.js';
+import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore, newTask, T0 } from '../helpers/store.js';
 
-const T0 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
 const ALICE: TaskOwner = { userId: 'alice', anonKey: null };
 const BOB: TaskOwner = { userId: 'bob', anonKey: null };
 const ANON_A: TaskOwner = { userId: null, anonKey: 'a'.repeat(64) };
 const ANON_B: TaskOwner = { userId: null, anonKey: 'b'.repeat(64) };
 const NOBODY: TaskOwner = { userId: null, anonKey: null };
-
-function newTask(over: Partial<NewTask> = {}): NewTask {
-  return {
-    type: 'core:text2text',
-    userId: 'alice',
-    anonKey: null,
-    appId: 'assistant',
-    customId: '',
-    input: { input: 'Hello' },
-    webhookUri: null,
-    webhookMethod: null,
-    includeWatermark: true,
-    providerId: 'provider-1',
-    scheduledAt: T0,
-    lastUpdated: T0,
-    completionExpectedAt: T0 + 10,
-    ...over,
-  };
-}
 
 const ownerOf = (owner: TaskOwner): Partial<NewTask> => ({ userId: owner.userId, anonKey: owner.anonKey });
 

@@ -122,6 +122,19 @@ describe('two nodes on one PostgreSQL database', () => {
     assert.equal(seen.json.ocs.data.task.status, 'STATUS_CANCELLED');
   });
 
+  it('a file uploaded through one node is served by another that shares its data directory', async () => {
+    const c = await startServer({ dir: a.dir, config: { runnerConcurrency: 0, databaseUrl: nodeUrl(schema, `taskproc_c_${tag}`) } });
+    try {
+      const put = await fetch(`${a.url}/remote.php/dav/files/alice/shared.txt`, { method: 'PUT', headers: { authorization: alice.auth }, body: 'written on A' });
+      assert.equal(put.status, 201, await put.text());
+      const got = await fetch(`${c.url}/remote.php/dav/files/alice/shared.txt`, { headers: { authorization: alice.auth } });
+      assert.equal(got.status, 200);
+      assert.equal(await got.text(), 'written on A');
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('the LISTEN connection comes back by itself after PostgreSQL drops it', async () => {
     const listen = await adminQuery(
       `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and query ilike 'listen %'`,

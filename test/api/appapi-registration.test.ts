@@ -1,3 +1,4 @@
+import { providerPayload as workerProviderPayload } from '../helpers/http-worker.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { secretHash } from '../../src/auth/appapi.js';
@@ -34,21 +35,7 @@ function appApiHeaders(c: AppApiCall): Record<string, string> {
 
 /** A full provider payload as nc_py_api's TaskProcessingProvider dumps it: every key, `{}` for empty maps. */
 function providerPayload(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    id: 'llm2:translate',
-    name: 'Local translation',
-    task_type: 'core:text2text:translate',
-    expected_runtime: 0,
-    optional_input_shape: [],
-    optional_output_shape: [],
-    input_shape_enum_values: {},
-    input_shape_defaults: {},
-    optional_input_shape_enum_values: {},
-    optional_input_shape_defaults: {},
-    output_shape_enum_values: {},
-    optional_output_shape_enum_values: {},
-    ...over,
-  };
+  return { ...workerProviderPayload({ id: 'llm2:translate', name: 'Local translation', task_type: 'core:text2text:translate' }), ...over };
 }
 
 const LANGUAGES = [

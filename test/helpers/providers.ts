@@ -1,4 +1,4 @@
-import { type InProcessProvider, ProviderError, providerInfo } from '../../src/core/provider.js';
+import { type InProcessProvider, type ProcessContext, ProviderError, providerInfo } from '../../src/core/provider.js';
 
 /** core:text2text provider that answers "echo: <input>", reporting progress on the way. */
 export function echoProvider(id = 'test:echo'): InProcessProvider {
@@ -99,5 +99,18 @@ export function transcriptProvider(): InProcessProvider {
       const bytes = await file.buffer();
       return { output: `${file.file.name} (${file.file.mime}, ${file.file.size} bytes): ${bytes.toString('utf8')}` };
     },
+  };
+}
+
+/** A ProcessContext for calling a provider directly: records progress; text providers read no files. */
+export function providerContext(signal: AbortSignal = new AbortController().signal): ProcessContext & { progress: number[] } {
+  const progress: number[] = [];
+  return {
+    taskId: 1,
+    userId: 'alice',
+    signal,
+    progress,
+    reportProgress: (p) => progress.push(p),
+    inputFile: (id) => Promise.reject(new Error(`this provider reads no files (asked for ${id})`)),
   };
 }

@@ -1,7 +1,8 @@
+import { providerContext } from '../helpers/providers.js';
 import assert from 'node:assert/strict';
 import { get, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { ProviderError, type ProcessContext } from '../../src/core/provider.js';
+import { ProviderError } from '../../src/core/provider.js';
 import { espeakProvider } from '../../src/providers/tts/espeak-provider.js';
 import { loadEspeak, MAX_INPUT_CHARS, speak } from '../../src/providers/tts/espeak.js';
 import { encodeWav, parseWavHeader } from '../../src/providers/tts/wav.js';
@@ -11,17 +12,7 @@ import { GERMAN } from './fixtures.js';
 const SENTENCE = 'The quick brown fox jumps over the lazy dog.';
 const V2 = '/ocs/v2.php/taskprocessing';
 
-function context(signal: AbortSignal = new AbortController().signal): ProcessContext & { progress: number[] } {
-  const progress: number[] = [];
-  return {
-    taskId: 1,
-    userId: 'alice',
-    signal,
-    progress,
-    reportProgress: (p) => progress.push(p),
-    inputFile: (id) => Promise.reject(new Error(`text2speech reads no files (asked for ${id})`)),
-  };
-}
+const context = providerContext;
 
 /** Checks the header against the file itself and returns the samples. */
 function wavSamples(wav: Buffer): { samples: Int16Array; seconds: number; sampleRate: number } {

@@ -1,6 +1,7 @@
+import { providerContext } from '../helpers/providers.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProviderError, type InProcessProvider, type ProcessContext } from '../../src/core/provider.js';
+import { ProviderError, type InProcessProvider } from '../../src/core/provider.js';
 import { offlineProviders } from '../../src/providers/offline.js';
 import { detectLanguage, stopwordsFor } from '../../src/providers/extractive/stopwords.js';
 import { splitSentences, tokenize } from '../../src/providers/extractive/text.js';
@@ -12,17 +13,7 @@ function provider(taskType: string): InProcessProvider {
   return found;
 }
 
-function context(signal: AbortSignal = new AbortController().signal): ProcessContext & { progress: number[] } {
-  const progress: number[] = [];
-  return {
-    taskId: 1,
-    userId: 'alice',
-    signal,
-    progress,
-    reportProgress: (p) => progress.push(p),
-    inputFile: (id) => Promise.reject(new Error(`text providers read no files (asked for ${id})`)),
-  };
-}
+const context = providerContext;
 
 async function run(taskType: string, input: string): Promise<string> {
   const { output } = await provider(taskType).process({ input }, context());

@@ -5,7 +5,7 @@ import type { Database } from './database.js';
 import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './dialects.js';
 import { createKyselyStore } from './kysely-store.js';
 import { currentSchema, openPostgres, parsePostgresUrl } from './postgres.js';
-import { openSqlite, TransactionalSqliteDialect } from './sqlite.js';
+import { GroupCommitSqliteDialect, openSqlite } from './sqlite.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions {
@@ -40,7 +40,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   }
   const file = url === null ? join(opts.dataDir, 'taskproc.db') : sqliteUrlPath(url);
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: openSqlite(file) }) });
+  const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(openSqlite(file)) });
   return createKyselyStore(db, SQLITE_CAPABILITIES, null);
 }
 

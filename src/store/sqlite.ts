@@ -1,5 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteAdapter, SqliteDialect, type DialectAdapter } from 'kysely';
+import { SqliteAdapter, SqliteDialect, type DialectAdapter, type Driver } from 'kysely';
+import { GroupCommitSqliteDriver } from './sqlite-driver.js';
 
 /**
  * Opens a SQLite file for the store.
@@ -32,11 +33,20 @@ export function openSqlite(file: string): BetterSqlite3.Database {
 }
 
 /**
- * Kysely's SqliteDialect, except that migrations run in a transaction: SQLite's DDL is
- * transactional, so a migration that fails half-way leaves the schema as it was instead of half
- * built and unrecorded. (Kysely's stock SQLite adapter says it is not, to stay on the safe side.)
+ * Kysely's SqliteDialect with two changes: the driver commits in groups (sqlite-driver.ts), and
+ * migrations run in a transaction: SQLite's DDL is transactional, so a migration that fails
+ * half-way leaves the schema as it was instead of half built and unrecorded. (Kysely's stock
+ * SQLite adapter says it is not, to stay on the safe side.)
  */
-export class TransactionalSqliteDialect extends SqliteDialect {
+export class GroupCommitSqliteDialect extends SqliteDialect {
+  constructor(private readonly db: BetterSqlite3.Database) {
+    super({ database: db });
+  }
+
+  override createDriver(): Driver {
+    return new GroupCommitSqliteDriver(this.db);
+  }
+
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }

@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Database } from '../../src/store/database.js';
 import { openStore } from '../../src/store/open-store.js';
 import { openPostgres, parsePostgresUrl } from '../../src/store/postgres.js';
-import { openSqlite, TransactionalSqliteDialect } from '../../src/store/sqlite.js';
+import { GroupCommitSqliteDialect, openSqlite } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
@@ -119,7 +119,7 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
     await store.migrate();
     const db =
       schema === null
-        ? new Kysely<Database>({ dialect: new TransactionalSqliteDialect({ database: openSqlite(file as string) }) })
+        ? new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(openSqlite(file as string)) })
         : openPostgres(parsePostgresUrl(schema.url), { poolSize: 2 });
     handles.push(db);
     return { dialect, store, dir, file, schema: schema?.name ?? null, databaseUrl, db, open, cleanup };

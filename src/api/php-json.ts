@@ -80,8 +80,12 @@ const SHORT_ESCAPES: Record<string, string> = {
   '>': '\\u003E',
 };
 
+/** The same class without the g flag: test() with g would carry lastIndex from call to call. */
+const HAS_ESCAPE = new RegExp(NEEDS_ESCAPE.source);
+
 function encodeString(s: string): string {
-  return `"${s.replace(NEEDS_ESCAPE, escapeChar)}"`;
+  // Most strings (keys, statuses, ids) need no escape: skip building a replacement.
+  return HAS_ESCAPE.test(s) ? `"${s.replace(NEEDS_ESCAPE, escapeChar)}"` : `"${s}"`;
 }
 
 function escapeChar(ch: string): string {

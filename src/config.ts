@@ -23,6 +23,12 @@ export interface Config {
   runnerConcurrency: number;
   /** Longest `wait` (seconds) a worker may ask of `next`/`next_batch` (long-poll); longer asks get 400. */
   maxWait: number;
+  /**
+   * The shortest lease a claimed task gets (seconds; workers/leases.ts): a claim holds
+   * max(this, 4 × the provider's expected runtime). A worker or node that dies gives its tasks
+   * back this long after its last report; the sweeper looks a few times per lease.
+   */
+  leaseSeconds: number;
   /** The built-in offline providers (extractive text, eSpeak speech); on by default. */
   offlineProviders: boolean;
   /** An OpenAI-compatible back end for the simple case (one back end, one model); null: none. */
@@ -34,6 +40,11 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Trust X-Forwarded-For from a reverse proxy when computing the client IP (rate limits, throttling). */
   trustProxy: boolean;
+  /**
+   * Where file contents live: `disk` under `<dataDir>/files` (shared between nodes only through a
+   * shared data directory), or `database`, chunked in the database every node already shares.
+   */
+  fileStorage: 'disk' | 'database';
 }
 
 interface KeySpec {
@@ -80,6 +91,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   maxUpload: { env: 'TASKPROC_MAX_UPLOAD', flag: 'max-upload', parse: int(1, Number.MAX_SAFE_INTEGER) },
   runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
   maxWait: { env: 'TASKPROC_MAX_WAIT', flag: 'max-wait', parse: int(0, 3600) },
+  leaseSeconds: { env: 'TASKPROC_LEASE_SECONDS', flag: 'lease-seconds', parse: int(1, 86400) },
   offlineProviders: { env: 'TASKPROC_OFFLINE_PROVIDERS', flag: 'offline-providers', parse: bool },
   openaiBaseUrl: { env: 'TASKPROC_OPENAI_BASE_URL', flag: 'openai-base-url', parse: (raw) => (raw === '' ? null : raw) },
   openaiApiKey: { env: 'TASKPROC_OPENAI_API_KEY', flag: 'openai-api-key', parse: (raw) => (raw === '' ? null : raw) },
@@ -91,6 +103,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
     parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   },
   trustProxy: { env: 'TASKPROC_TRUST_PROXY', flag: 'trust-proxy', parse: bool },
+  fileStorage: { env: 'TASKPROC_FILE_STORAGE', flag: 'file-storage', parse: oneOf('disk', 'database') },
 };
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -105,6 +118,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxUpload: 512 * 1024 * 1024,
   runnerConcurrency: 2,
   maxWait: 30,
+  leaseSeconds: 60,
   offlineProviders: true,
   openaiBaseUrl: null,
   openaiApiKey: null,
@@ -112,6 +126,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   providersConfig: null,
   logLevel: 'info',
   trustProxy: false,
+  fileStorage: 'disk',
 });
 
 /** The flags every command accepts (for node:util parseArgs), all taking a string value. */

@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
 import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { builtinProviders } from '../providers/builtin.js';
+import { setMinimumLeaseSeconds } from '../workers/leases.js';
+import { leaseSweepMs } from '../workers/maintenance.js';
 
 export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--db-pool-size N] [--redis-url URL]
                       [--admin-password PW] [--body-limit BYTES] [--max-upload BYTES] [--runner-concurrency N]
-                      [--max-wait SECONDS] [--offline-providers true|false] [--openai-base-url URL]
+                      [--max-wait SECONDS] [--lease-seconds N] [--offline-providers true|false] [--openai-base-url URL]
                       [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]
-                      [--log-level L] [--trust-proxy true|false]
+                      [--log-level L] [--trust-proxy true|false] [--file-storage disk|database]
 
 Starts the server. Every flag has an environment variable: TASKPROC_ and the flag's name in capitals
 with underscores (TASKPROC_PORT, TASKPROC_DATA_DIR, TASKPROC_MAX_WAIT, ...); flags win.`;
@@ -29,9 +31,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   let app;
   try {
-    app = await createApp({ config, providers: builtinProviders(config) });
+    // The lease floor applies to every claim this process makes; the sweeper looks a few times per lease.
+    setMinimumLeaseSeconds(config.leaseSeconds);
+    app = await createApp({ config, providers: builtinProviders(config), leaseIntervalMs: leaseSweepMs(config.leaseSeconds) });
   } catch (err) {
-    console.error(`Error: taskproc could not start: ${(err as Error).message}`);
+    const hint = permissionHint(err, config.databaseUrl);
+    console.error(`Error: taskproc could not start: ${(err as Error).message}${hint === null ? '' : `\n${hint}`}`);
     return 1;
   }
   if (app.generatedAdminPassword) {
@@ -46,9 +51,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     console.error(`Error: taskproc could not listen on ${config.host}:${config.port}: ${(err as Error).message}`);
     return 1;
   }
-  console.log(`taskproc is listening on ${url} (data in ${config.dataDir})`);
 
-  return new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       console.log(`${signal}: shutting down`);
       app.close().then(
@@ -62,4 +66,55 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  // Only now: a supervisor may send SIGTERM the moment it reads this line, and before the
+  // handlers above exist that signal would kill the process without its orderly shutdown.
+  console.log(`taskproc is listening on ${url} (data in ${config.dataDir})`);
+  return stopped;
+}
+
+/** PostgreSQL's insufficient_privilege, anywhere in an error's cause chain; with its message. */
+function insufficientPrivilege(err: unknown): string | null {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === '42501' && typeof message === 'string') return message;
+  }
+  return null;
+}
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * What to grant when PostgreSQL refused the database user (docs/POSTGRESQL.md: CONNECT on the
+ * database, CREATE on the schema, or on the database while the schema does not exist), so an
+ * administrator can fix it without reading the code; null for any other failure.
+ */
+export function permissionHint(err: unknown, databaseUrl: string | null): string | null {
+  const message = insufficientPrivilege(err);
+  if (message === null || databaseUrl === null) return null;
+  let user = 'the database user';
+  let schema: string | null = null;
+  let database = '<database>';
+  try {
+    const url = new URL(databaseUrl);
+    if (url.username !== '') user = quoteIdent(decodeURIComponent(url.username));
+    schema = url.searchParams.get('schema');
+    if (url.pathname.length > 1) database = quoteIdent(decodeURIComponent(url.pathname.slice(1)));
+  } catch {
+    // The URL was checked at open; keep the placeholders.
+  }
+  const onDatabase = /^permission denied for database "?([^"]+)"?/.exec(message);
+  const onSchema = /^permission denied for schema "?([^"]+)"?/.exec(message);
+  const why = 'taskproc needs CONNECT on the database and CREATE on its schema (see docs/POSTGRESQL.md). As a superuser or the owner, run:';
+  // Opening asks one question first: a refusal for the database then is CONNECT.
+  if (onDatabase && /^Cannot use the PostgreSQL database/.test((err as Error).message)) {
+    return `${why}\n  GRANT CONNECT ON DATABASE ${quoteIdent(onDatabase[1] as string)} TO ${user};`;
+  }
+  // While migrating, a refusal for the database is creating the ?schema= schema.
+  if (onDatabase) {
+    const target = schema === null ? '' : `\n  or create the schema for it: CREATE SCHEMA ${quoteIdent(schema)} AUTHORIZATION ${user};`;
+    return `${why}\n  GRANT CREATE ON DATABASE ${quoteIdent(onDatabase[1] as string)} TO ${user};${target}`;
+  }
+  if (onSchema) return `${why}\n  GRANT USAGE, CREATE ON SCHEMA ${quoteIdent(onSchema[1] as string)} TO ${user};`;
+  // Tables that exist but belong to another role (created by a different user): ours must own them.
+  return `${why}\n  the tables of ${schema === null ? 'the schema' : `schema ${quoteIdent(schema)}`} in ${database} must belong to ${user} (ALTER TABLE … OWNER TO ${user};), or run taskproc as the role that created them.`;
 }

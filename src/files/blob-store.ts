@@ -22,6 +22,29 @@ const STORAGE_KEY = /^[0-9a-f]{32}$/;
 export const uploadTooLarge = (limit: number) => new DomainError('body_too_large', `The file is larger than the upload limit of ${limit} bytes`);
 
 /**
+ * Where file contents live: on this node's disk (BlobStore) or in the database (DbBlobStore,
+ * files/db-blob-store.ts). Blobs are immutable and named by a random storage key; the metadata in
+ * `files` points at them and is committed only after `write` resolves.
+ */
+export interface BlobStorage {
+  /**
+   * Streams `source` into a new blob, with memory use independent of the size. Over `maxBytes`
+   * throws DomainError('body_too_large') (uploadTooLarge); a source that errors or closes early
+   * rethrows its error. Either way nothing is left behind. `source` is never destroyed here: the
+   * caller consumes or destroys it, so an HTTP caller can still answer 413 on the same connection.
+   */
+  write(source: Readable, opts: { maxBytes: number }): Promise<WrittenBlob>;
+  /**
+   * A fresh read stream of a blob. A missing blob is not thrown: it surfaces as an error event
+   * with code ENOENT before any data, which HTTP replies turn into an error answer like any
+   * failed stream.
+   */
+  read(storageKey: string): Readable;
+  /** Removes blobs; keys that are already gone are fine. */
+  remove(storageKeys: Iterable<string>): Promise<void>;
+}
+
+/**
  * File contents on disk under `<dataDir>/files/`, one file per blob, named by a random storage key
  * and fanned out into two levels of 256 folders by its first four hex digits, so a folder holds
  * 1/65536 of the blobs (about 1500 at a hundred million). Writes go to `files/tmp/` first and are renamed into place once
@@ -29,7 +52,7 @@ export const uploadTooLarge = (limit: number) => new DomainError('body_too_large
  * a new key. Leftovers of a crash (temp files, blobs whose metadata never committed) are not swept
  * here.
  */
-export class BlobStore {
+export class BlobStore implements BlobStorage {
   private readonly root: string;
   private readonly tmp: string;
 
@@ -38,12 +61,6 @@ export class BlobStore {
     this.tmp = join(this.root, 'tmp');
   }
 
-  /**
-   * Streams `source` into a new blob, with memory use independent of the size. Over `maxBytes`
-   * throws DomainError('body_too_large'); a source that errors or closes early rethrows its error.
-   * Either way nothing is left on disk. `source` is left for the caller to consume or destroy on
-   * failure, so an HTTP caller can still answer on the same connection.
-   */
   async write(source: Readable, opts: { maxBytes: number }): Promise<WrittenBlob> {
     await mkdir(this.tmp, { recursive: true });
     const storageKey = randomBytes(16).toString('hex');
@@ -51,19 +68,7 @@ export class BlobStore {
     const meter = new Meter(opts.maxBytes);
     const handle = await open(tmpFile, 'wx');
     try {
-      // pipe(), not pipeline(source, …): pipeline would destroy `source` on a size overrun, and
-      // destroying an HTTP request closes the socket before the 413 can be sent. An error or an
-      // early close of `source` still reaches the pipeline through `meter`.
-      const stopWatching = finished(source, { writable: false }, (error) => {
-        if (error) meter.destroy(error);
-      });
-      source.pipe(meter);
-      try {
-        await pipeline(meter, syncedWriter(handle));
-      } finally {
-        stopWatching();
-        source.unpipe(meter);
-      }
+      await meterInto(source, meter, syncedWriter(handle));
     } catch (error) {
       await handle.close();
       await rm(tmpFile, { force: true });
@@ -128,8 +133,31 @@ function syncedWriter(handle: FileHandle): Writable {
   });
 }
 
-/** Passes bytes through while counting, hashing and keeping the first few; fails past the limit. */
-class Meter extends Transform {
+/**
+ * Streams `source` through `meter` into `sink`; resolves once `sink` has finished. pipe(), not
+ * pipeline(source, …): pipeline would destroy `source` on a size overrun, and destroying an HTTP
+ * request closes the socket before the 413 can be sent. An error or an early close of `source`
+ * still reaches the pipeline through `meter`.
+ */
+export async function meterInto(source: Readable, meter: Meter, sink: Writable): Promise<void> {
+  const stopWatching = finished(source, { writable: false }, (error) => {
+    if (error) meter.destroy(error);
+  });
+  source.pipe(meter);
+  try {
+    await pipeline(meter, sink);
+  } finally {
+    stopWatching();
+    source.unpipe(meter);
+  }
+}
+
+/**
+ * Passes bytes through while counting, hashing and keeping the first few; fails past the limit.
+ * Every BlobStorage measures through it, so size, sha-256 and head mean the same on disk and in
+ * the database.
+ */
+export class Meter extends Transform {
   size = 0;
   private readonly hash = createHash('sha256');
   private readonly first: Buffer[] = [];

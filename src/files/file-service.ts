@@ -50,7 +50,7 @@ export interface FileService extends FileAccess {
   /** Children of a folder, by name. */
   list(owner: string, folderPath: string): Promise<StoredFile[]>;
   /**
-   * Creates or replaces a file from a stream, writing to disk as it arrives (never whole in
+   * Creates or replaces a file from a stream, storing it as it arrives (never whole in
    * memory), and commits the metadata only once the contents are complete. `expectedSize`
    * (Content-Length) lets an oversized upload fail before any byte is written.
    */

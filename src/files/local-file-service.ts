@@ -5,7 +5,7 @@ import { type Clock, unixSeconds } from '../core/clock.js';
 import { DomainError, notFound, validationFailed } from '../core/errors.js';
 import { fileAccessDenied } from '../core/file-access.js';
 import { FOLDER_MIME, type FileContent, type FileRecord, type FileStore, type UserStore } from '../store/store.js';
-import { type BlobStore, uploadTooLarge, type WrittenBlob } from './blob-store.js';
+import { type BlobStorage, uploadTooLarge, type WrittenBlob } from './blob-store.js';
 import type { FileOutput, FileService, OpenedFile, StoredFile } from './file-service.js';
 import { extensionFor, guessMime, OCTET_STREAM, sniffMime } from './mime.js';
 import { normalizePath, parentOf, validateName } from './paths.js';
@@ -14,7 +14,8 @@ export interface LocalFileServiceDeps {
   files: FileStore;
   /** For quotas. */
   users: Pick<UserStore, 'getUser'>;
-  blobs: BlobStore;
+  /** Contents: on disk (BlobStore) or in the database (DbBlobStore). */
+  blobs: BlobStorage;
   clock: Clock;
   /** Largest file accepted, in bytes: uploads and task outputs alike. */
   maxUpload: number;
@@ -27,11 +28,11 @@ export interface LocalFileServiceDeps {
 const MAX_COMMIT_ATTEMPTS = 5;
 
 /**
- * The file store on the local disk: metadata in the database (FileStore), contents as blobs
- * (BlobStore). Contents are written completely before any metadata points at them, and blobs are
- * removed only after the metadata that pointed at them is gone, so a reader never meets a row
- * without its contents. A crash between the two steps can leave an unreferenced blob behind,
- * never a dangling row.
+ * The file store: metadata in the database (FileStore), contents as blobs in a BlobStorage (this
+ * node's disk, or the database). Contents are written completely before any metadata points at
+ * them, and blobs are removed only after the metadata that pointed at them is gone, so a reader
+ * never meets a row without its contents. A crash between the two steps can leave an unreferenced
+ * blob behind, never a dangling row.
  */
 export class LocalFileService implements FileService {
   constructor(private readonly deps: LocalFileServiceDeps) {}

@@ -13,6 +13,7 @@ export interface Database {
   files: FilesTable;
   exapps: ExAppsTable;
   exapp_providers: ExAppProvidersTable;
+  blob_chunks: BlobChunksTable;
 }
 
 /**
@@ -101,7 +102,7 @@ export interface FilesTable {
   size: Int8;
   sha256: string | null;
   etag: string;
-  /** The blob's name under <dataDir>/files; null for folders. */
+  /** Names the contents: a blob under <dataDir>/files, or the chunks in blob_chunks; null for folders. */
   storage_key: string | null;
   task_id: NullableInt8;
   created_at: Int8;
@@ -127,4 +128,15 @@ export interface ExAppProvidersTable {
   provider_json: string;
   custom_task_type_json: string | null;
   registered_at: Int8;
+}
+
+/**
+ * File contents stored in the database (migration 0006): chunk `seq` (0, 1, …) of the blob
+ * `storage_key`. Written once, never updated; see files/db-blob-store.ts for the chunk layout.
+ */
+export interface BlobChunksTable {
+  storage_key: string;
+  seq: number;
+  /** A Buffer from both drivers (better-sqlite3 BLOB, node-postgres bytea). */
+  data: Buffer;
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { KyselyBlobChunkStore } from './blob-queries.js';
 import type { Database } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import { KyselyExAppStore } from './exapp-queries.js';
@@ -23,6 +24,9 @@ export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilitie
     settings: new KyselySettingsStore(guarded),
     files: new KyselyFileStore(guarded, caps),
     exapps: new KyselyExAppStore(guarded, caps),
+    // Unguarded: its only text is generated storage keys, and the NUL check walks every value,
+    // which for a chunk means a megabyte of bytes one by one.
+    blobs: new KyselyBlobChunkStore(db),
     migrate: () => migrateToLatest(db, caps, schema),
     close: () => db.destroy(),
   };

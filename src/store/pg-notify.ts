@@ -38,6 +38,11 @@ export class PgScheduledChannel {
   private retryTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
   private pending = 0;
+  /**
+   * The connection's NOTIFYs, one after the other: node-postgres queues queries sent while one
+   * runs, but that use is deprecated (a warning on the first schedule, removed in pg 9).
+   */
+  private sending: Promise<unknown> = Promise.resolve();
   /** Connections made so far (1 after start, more after reconnects); tests read it. */
   connects = 0;
 
@@ -69,8 +74,10 @@ export class PgScheduledChannel {
     const client = this.client;
     if (client === null || this.schema === null || this.pending >= MAX_PENDING_NOTIFIES) return;
     this.pending++;
-    client
-      .query('select pg_notify($1, $2)', [SCHEDULED_CHANNEL, `${this.nodeId} ${this.schema} ${type}`])
+    const payload = `${this.nodeId} ${this.schema} ${type}`;
+    this.sending = this.sending
+      // Dropped when the connection went away meanwhile: a wake-up is only a hint.
+      .then(() => (this.client === client ? client.query('select pg_notify($1, $2)', [SCHEDULED_CHANNEL, payload]) : undefined))
       .catch(() => {
         // The connection broke; 'error'/'end' reconnects. This wake-up is lost, the task is not.
       })

@@ -164,8 +164,8 @@ export interface SettingsStore {
 }
 
 /**
- * A file or folder row. `storageKey` names the contents on disk (files/blob-store.ts) and is null
- * for folders; it stays inside files/ and never reaches the API.
+ * A file or folder row. `storageKey` names the contents (files/blob-store.ts: a blob on disk or
+ * chunks in the database) and is null for folders; it stays inside files/ and never reaches the API.
  */
 export interface FileRecord {
   id: number;
@@ -187,7 +187,7 @@ export interface FileRecord {
 /** Every folder's MIME type, as Nextcloud reports it. */
 export const FOLDER_MIME = 'httpd/unix-directory';
 
-/** The contents of a file as written to disk, with the metadata that changes with them. */
+/** The contents of a file as written to blob storage, with the metadata that changes with them. */
 export interface FileContent {
   storageKey: string;
   size: number;
@@ -199,7 +199,7 @@ export interface FileContent {
 /**
  * File metadata. User files are addressed by (owner, path) and every such query is scoped by
  * owner; task outputs have no path and are addressed by id or task. Paths arrive normalized
- * (files/paths.ts). The store knows nothing of the contents on disk: deletes hand back the
+ * (files/paths.ts). The file store knows nothing of the contents themselves: deletes hand back the
  * storage keys they freed, and the caller removes those blobs after the commit.
  */
 export interface FileStore {
@@ -276,12 +276,26 @@ export interface ExAppStore {
   listProviders(): Promise<ExAppProvider[]>;
 }
 
+/**
+ * File contents kept in the database (files/db-blob-store.ts): each blob is chunks 0, 1, … under
+ * its storage key, each chunk one row, so no statement carries a whole file. Rows are written
+ * once and removed with their blob; the chunk layout is the caller's business.
+ */
+export interface BlobChunkStore {
+  insertChunk(storageKey: string, seq: number, data: Buffer): Promise<void>;
+  /** Chunk `seq` of the blob, or undefined when there is no such row. */
+  getChunk(storageKey: string, seq: number): Promise<Buffer | undefined>;
+  /** Deletes every chunk of these blobs; keys without chunks are fine. */
+  deleteBlobs(storageKeys: string[]): Promise<void>;
+}
+
 export interface Store {
   tasks: TaskStore;
   users: UserStore;
   settings: SettingsStore;
   exapps: ExAppStore;
   files: FileStore;
+  blobs: BlobChunkStore;
   /** Applies pending migrations; refuses a schema newer than this code knows. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -33,6 +33,17 @@ export async function removeOldTasks(
   }
 }
 
+/** How often the sweeper looks for expired leases by default. */
+export const DEFAULT_LEASE_SWEEP_MS = 5000;
+
+/**
+ * The sweep interval for a lease floor: the default, or a quarter of a shorter floor (at least
+ * 250 ms), so a lapsed lease is found within about a quarter of its length.
+ */
+export function leaseSweepMs(minimumLeaseSeconds: number): number {
+  return Math.max(250, Math.min(DEFAULT_LEASE_SWEEP_MS, Math.floor((minimumLeaseSeconds * 1000) / 4)));
+}
+
 /** Expired leases: back to the queue once, then failed with a reason (every task ends). */
 export async function expireLeases(store: TaskStore, events: TaskEvents, clock: Clock): Promise<void> {
   const { failed } = await store.expireLeases(unixSeconds(clock), MAX_ATTEMPTS, LEASE_EXPIRED_MESSAGE);
@@ -56,7 +67,7 @@ export function startMaintenance(d: MaintenanceDeps): () => void {
     every(d.retentionIntervalMs ?? 60 * 60 * 1000, async () => void (await removeOldTasks(d.store, d.settings, d.clock, d.files)), (err) =>
       d.log.error({ err }, 'retention: removing old tasks failed'),
     ),
-    every(d.leaseIntervalMs ?? 5000, () => expireLeases(d.store, d.events, d.clock), (err) =>
+    every(d.leaseIntervalMs ?? DEFAULT_LEASE_SWEEP_MS, () => expireLeases(d.store, d.events, d.clock), (err) =>
       d.log.error({ err }, 'leases: expiring leases failed'),
     ),
   ];

@@ -33,6 +33,9 @@ export interface ClaimedTask {
 /** Where long-polls park (workers/waiters.ts): woken when a task of one of the types is scheduled. */
 export interface TaskWaiters {
   wait(types: ReadonlySet<string>, ms: number, signal?: AbortSignal): Promise<void>;
+  /** A point in the stream of scheduled events, and whether one of `types` came after it. */
+  mark(): number;
+  scheduledSince(mark: number, types: ReadonlySet<string>): boolean;
 }
 
 export interface UploadedFile {
@@ -294,10 +297,13 @@ export class WorkerService {
     const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
     const typeSet = new Set(types);
     for (;;) {
+      const mark = this.deps.waiters.mark();
       const got = await attempt();
       if (got.length > 0) return got;
       const left = deadline - performance.now();
       if (left <= 0 || stop.aborted) return got;
+      // Scheduled while the claim was in flight: that wake-up found nobody parked; try again now.
+      if (this.deps.waiters.scheduledSince(mark, typeSet)) continue;
       await this.deps.waiters.wait(typeSet, Math.min(RECHECK_MS, left), stop);
       // Nobody to answer (client gone, server closing): claim nothing more.
       if (stop.aborted) return [];

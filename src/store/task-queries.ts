@@ -124,18 +124,31 @@ export class KyselyTaskStore implements TaskStore {
 
   async claimTasks(req: ClaimRequest): Promise<Task[]> {
     if (req.types.length === 0 || req.limit <= 0) return [];
-    let candidates = this.db
-      .selectFrom('tasks')
-      .select('id')
-      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
-      .where('type', 'in', req.types)
-      .orderBy('id')
-      .limit(req.limit);
-    if (this.caps.skipLocked) candidates = candidates.forUpdate().skipLocked();
+    // The oldest `limit` of each type, read from the (type, id) partial index, then the oldest
+    // `limit` of those. One ordered scan over all scheduled rows (WHERE type IN … ORDER BY id)
+    // would walk past every queued task of the other types first: with a backlog of 10 000 tasks
+    // for an ExApp that is down, PostgreSQL chose exactly that and a claim read 10 000 rows
+    // (docs/POSTGRESQL.md). Per type, each branch starts at its first row whatever else is queued.
+    const oldestOf = (type: string, i: number) => {
+      let branch = this.db
+        .selectFrom('tasks')
+        .select('id')
+        .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+        .where('type', '=', type)
+        .orderBy('id')
+        .limit(req.limit);
+      if (this.caps.skipLocked) branch = branch.forUpdate().skipLocked();
+      return this.db.selectFrom(branch.as(`t${i}`)).select(`t${i}.id as id`);
+    };
+    const types = [...new Set(req.types)];
+    let union = oldestOf(types[0] as string, 0);
+    for (let i = 1; i < types.length; i++) union = union.unionAll(oldestOf(types[i] as string, i));
+    const candidates = this.db.selectFrom(union.as('queued')).select('queued.id').orderBy('queued.id').limit(req.limit);
     // The candidates are a MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may plan the IN
     // as a nested-loop semi-join that re-runs the subquery for every row of the outer scan, and
     // each re-run, skipping the rows this very statement has just locked, hands out `limit` more
-    // (a claim of 1 took every scheduled task of the type). A CTE runs once.
+    // (a claim of 1 took every scheduled task of the type). A CTE runs once. Rows a branch locked
+    // but the final LIMIT dropped are unlocked when the statement ends.
     // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
     const rows = await this.db
       .with((cte) => cte('candidates').materialized(), () => candidates)

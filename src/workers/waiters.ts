@@ -13,6 +13,9 @@ interface Waiter {
  */
 export class Waiters {
   private readonly waiters: Waiter[] = [];
+  /** Counts scheduled events; `lastScheduled` holds the count at each type's latest one. */
+  private seq = 0;
+  private readonly lastScheduled = new Map<string, number>();
 
   constructor(events: TaskEvents) {
     events.onScheduled((task) => this.wakeOne(task.type));
@@ -21,6 +24,7 @@ export class Waiters {
   }
 
   private wakeOne(type: string): void {
+    this.lastScheduled.set(type, ++this.seq);
     const i = this.waiters.findIndex((w) => w.types.has(type));
     if (i >= 0) this.waiters.splice(i, 1)[0]?.wake();
   }
@@ -40,6 +44,20 @@ export class Waiters {
       signal?.addEventListener('abort', done);
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * A point in the stream of scheduled events. A long-poll takes one before it tries a claim and
+   * asks `scheduledSince` after finding nothing: a task scheduled while its claim query was in
+   * flight woke nobody (the request was not parked yet), and would otherwise wait for the re-check.
+   */
+  mark(): number {
+    return this.seq;
+  }
+
+  scheduledSince(mark: number, types: ReadonlySet<string>): boolean {
+    for (const type of types) if ((this.lastScheduled.get(type) ?? 0) > mark) return true;
+    return false;
   }
 
   get size(): number {

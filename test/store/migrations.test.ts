@@ -15,7 +15,7 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
   return s;
 }
 
-const ALL = ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index'];
+const ALL = ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes'];
 
 async function appliedMigrations(s: TestStore): Promise<string[]> {
   const rows = await s.db.selectFrom(sql<{ name: string }>`kysely_migration`.as('m')).select('m.name').orderBy('m.name').execute();
@@ -28,7 +28,7 @@ for (const dialect of TEST_DIALECTS) {
       const s = await setup(t, dialect);
       // PostgreSQL's introspection lists every schema of the test database; ours is the one that counts.
       const tables = (await s.db.introspection.getTables()).filter((x) => s.schema === null || x.schema === s.schema).map((x) => x.name).sort();
-      assert.deepEqual(tables, ['app_passwords', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
+      assert.deepEqual(tables, ['app_passwords', 'blob_chunks', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
       assert.deepEqual(await appliedMigrations(s), ALL);
 
       await s.store.migrate();

@@ -5,6 +5,8 @@ import { filesSchema } from './0002-files.js';
 import { exAppsSchema } from './0003-exapps.js';
 import { partialOutputSchema } from './0004-partial-output.js';
 import { claimOrderIndexSchema } from './0005-claim-order-index.js';
+import { blobChunksSchema } from './0006-blob-chunks.js';
+import { listAndClaimIndexesSchema } from './0007-list-and-claim-indexes.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -17,6 +19,8 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
     '0003-exapps': exAppsSchema(caps),
     '0004-partial-output': partialOutputSchema(),
     '0005-claim-order-index': claimOrderIndexSchema(),
+    '0006-blob-chunks': blobChunksSchema(),
+    '0007-list-and-claim-indexes': listAndClaimIndexesSchema(),
   };
 }
 

@@ -32,7 +32,8 @@ import { openStore } from './store/open-store.js';
 import { PgScheduledChannel } from './store/pg-notify.js';
 import { isPostgresUrl, parsePostgresUrl } from './store/postgres.js';
 import type { ExAppStore, Store } from './store/store.js';
-import { startMaintenance } from './workers/maintenance.js';
+import { OutageReporter } from './store/db-errors.js';
+import { leaseSweepMs, startMaintenance } from './workers/maintenance.js';
 import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
 import { Waiters } from './workers/waiters.js';
@@ -125,6 +126,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     providerOwner: (id) => catalog.appIdOf(id),
     clock,
     maxWaitSeconds: config.maxWait,
+    minLeaseSeconds: config.leaseSeconds,
   });
 
   const server = await buildServer({
@@ -142,6 +144,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     trustProxy: config.trustProxy,
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     log: { error: (obj, msg) => server.log.error(obj, msg) },
+    outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }),
   });
   const log = server.log;
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
@@ -165,12 +168,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     log,
     concurrency: config.runnerConcurrency,
     leaseOwner,
+    minLeaseSeconds: config.leaseSeconds,
     pollMs: opts.runnerPollMs,
   });
   // Several nodes share a PostgreSQL database: a task scheduled on one wakes long-polls on all.
   const notifier = isPostgresUrl(config.databaseUrl) ? new Notifier(events, new PgScheduledChannel(parsePostgresUrl(config.databaseUrl), { log })) : null;
   await notifier?.start();
-  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, files, clock, log, leaseIntervalMs: opts.leaseIntervalMs });
+  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, files, clock, log, leaseIntervalMs: opts.leaseIntervalMs ?? leaseSweepMs(config.leaseSeconds) });
 
   let closed = false;
   return {
@@ -225,15 +229,21 @@ async function ensureAdmin(store: Store, password: string | null, clock: Clock):
   const users = await store.users.listUsers();
   if (users.some((u) => u.isAdmin || u.id === 'admin')) return null;
   const chosen = password ?? randomToken(24);
-  await store.users.createUser({
-    id: 'admin',
-    displayName: 'admin',
-    passwordHash: await hashPassword(chosen),
-    isAdmin: true,
-    isGuest: false,
-    enabled: true,
-    createdAt: unixSeconds(clock),
-  });
+  try {
+    await store.users.createUser({
+      id: 'admin',
+      displayName: 'admin',
+      passwordHash: await hashPassword(chosen),
+      isAdmin: true,
+      isGuest: false,
+      enabled: true,
+      createdAt: unixSeconds(clock),
+    });
+  } catch (err) {
+    // Two nodes making their first start at once: the other one created it, which is fine.
+    if (await store.users.getUser('admin')) return null;
+    throw err;
+  }
   return password === null ? chosen : null;
 }
 

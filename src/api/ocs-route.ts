@@ -48,6 +48,8 @@ export interface OcsRoute {
 export interface OcsRouteDeps extends CallerDeps {
   bodyLimit: number;
   log: { error(obj: object, msg: string): void };
+  /** Where 503s for a database outage are reported (once in a while, not per request). */
+  outages: { report(err: unknown): void };
 }
 
 export function send(reply: FastifyReply, out: OcsReply): FastifyReply {
@@ -83,7 +85,7 @@ export function sendError(
   version: OcsVersion,
   format: OcsFormat,
   headers: Record<string, string>,
-  deps: Pick<OcsRouteDeps, 'log'>,
+  deps: Pick<OcsRouteDeps, 'log' | 'outages'>,
   internalMessage = 'Internal error',
 ): FastifyReply {
   let domain: DomainError;
@@ -91,7 +93,7 @@ export function sendError(
   if (err instanceof DomainError) domain = err;
   else if (outage) {
     // A database restart is not a bug: the client is told to retry (503), not shown a 500.
-    deps.log.error({ err }, 'database unavailable');
+    deps.outages.report(err);
     domain = outage;
   } else {
     deps.log.error({ err }, 'unexpected error');

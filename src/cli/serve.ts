@@ -2,8 +2,6 @@ import { parseArgs } from 'node:util';
 import { createApp } from '../app.js';
 import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { builtinProviders } from '../providers/builtin.js';
-import { setMinimumLeaseSeconds } from '../workers/leases.js';
-import { leaseSweepMs } from '../workers/maintenance.js';
 
 export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--db-pool-size N] [--redis-url URL]
                       [--admin-password PW] [--body-limit BYTES] [--max-upload BYTES] [--runner-concurrency N]
@@ -31,9 +29,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   let app;
   try {
-    // The lease floor applies to every claim this process makes; the sweeper looks a few times per lease.
-    setMinimumLeaseSeconds(config.leaseSeconds);
-    app = await createApp({ config, providers: builtinProviders(config), leaseIntervalMs: leaseSweepMs(config.leaseSeconds) });
+    app = await createApp({ config, providers: builtinProviders(config) });
   } catch (err) {
     const hint = permissionHint(err, config.databaseUrl);
     console.error(`Error: taskproc could not start: ${(err as Error).message}${hint === null ? '' : `\n${hint}`}`);

@@ -64,6 +64,8 @@ export interface WorkerServiceDeps {
   clock: Clock;
   /** Longest long-poll a worker may ask for, in seconds (config maxWait). */
   maxWaitSeconds: number;
+  /** The shortest lease a claim gets, in seconds (config leaseSeconds). */
+  minLeaseSeconds: number;
 }
 
 /** The lease owner of an ExApp's claims; progress, files and results must come under it. */
@@ -275,7 +277,7 @@ export class WorkerService {
     if (eligible.size === 0) return [];
     const now = this.now();
     // One lease for the whole claim: the longest of the types', which only delays recovery a little.
-    const lease = Math.max(...[...eligible.values()].map((p) => leaseSeconds(p.info.expectedRuntime)));
+    const lease = Math.max(...[...eligible.values()].map((p) => leaseSeconds(p.info.expectedRuntime, this.deps.minLeaseSeconds)));
     // No startedAt: upstream's lock leaves it null (SEMANTICS.md §5).
     const tasks = await this.deps.tasks.claimTasks({
       types: [...eligible.keys()],
@@ -363,7 +365,7 @@ export class WorkerService {
   }
 
   private leaseOf(task: Task): number {
-    return leaseSeconds(this.deps.service.providerInfoOf(task).expectedRuntime);
+    return leaseSeconds(this.deps.service.providerInfoOf(task).expectedRuntime, this.deps.minLeaseSeconds);
   }
 
   private now(): number {

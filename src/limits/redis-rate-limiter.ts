@@ -143,6 +143,9 @@ export function redactUrl(url: string): string {
  * Connects and PINGs once, so a node never starts half-configured against a Redis that does not
  * answer. Throws `Redis at <url> does not answer: <reason>` (password redacted).
  */
+/** How long the start waits for Redis to answer PING. */
+const REDIS_START_TIMEOUT_MS = 5000;
+
 export async function connectRedis(url: string): Promise<Redis> {
   let lastError: Error | null = null;
   const redis = new Redis(url, { ...REDIS_CLIENT_OPTIONS });
@@ -152,14 +155,23 @@ export async function connectRedis(url: string): Promise<Redis> {
     lastError = err;
   };
   redis.on('error', onError);
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await redis.connect();
-    await redis.ping();
+    // A peer that accepts the connection and never answers would otherwise hold the start forever.
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_START_TIMEOUT_MS} ms`)), REDIS_START_TIMEOUT_MS);
+    });
+    const answered = redis.connect().then(() => redis.ping());
+    // Once the timer has won, disconnect() makes this one fail too: nobody is waiting for it.
+    answered.catch(() => undefined);
+    await Promise.race([answered, silent]);
   } catch (err) {
     redis.disconnect();
     // connect() rejects with a bare "Connection is closed."; the error event has the cause.
     const reason = (lastError ?? (err as Error)).message;
     throw new Error(`Redis at ${redactUrl(url)} does not answer: ${reason}`);
+  } finally {
+    clearTimeout(timer);
   }
   return redis;
 }

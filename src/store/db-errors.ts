@@ -38,6 +38,33 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
 /** Seconds a client is asked to wait after a database outage: about what a PostgreSQL restart takes. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
+/** While the database stays down, one warning per this many ms (with how many requests failed meanwhile). */
+const OUTAGE_REPORT_INTERVAL_MS = 30_000;
+
+/**
+ * Logs database outages as they are answered: a warning for the first failed request, then at
+ * most one every 30 s while they go on, counting the rest. A restart used to log a stack trace for
+ * every request (hundreds in two seconds), burying whatever else happened.
+ */
+export class OutageReporter {
+  private lastReportMs = -Infinity;
+  private unreported = 0;
+
+  constructor(private readonly log: { warn(obj: object, msg: string): void }) {}
+
+  report(err: unknown, nowMs = Date.now()): void {
+    if (nowMs - this.lastReportMs < OUTAGE_REPORT_INTERVAL_MS) {
+      this.unreported++;
+      return;
+    }
+    const since = this.unreported;
+    this.lastReportMs = nowMs;
+    this.unreported = 0;
+    const reason = (err as Error)?.message ?? String(err);
+    this.log.warn({ reason, failedSinceLastReport: since }, 'database unavailable: answering 503 until it is back');
+  }
+}
+
 /** The domain error an outage becomes (HTTP 503 with Retry-After), or undefined when `error` is something else. */
 export function databaseUnavailableError(error: unknown): DomainError | undefined {
   if (!isDatabaseUnavailable(error)) return undefined;

@@ -1,24 +1,10 @@
-/** The floor of every lease unless `setMinimumLeaseSeconds` changed it (config `leaseSeconds`). */
-export const DEFAULT_MINIMUM_LEASE_SECONDS = 60;
-
-let minimumLeaseSeconds = DEFAULT_MINIMUM_LEASE_SECONDS;
-
 /**
- * Sets the lease floor of this process (`TASKPROC_LEASE_SECONDS`, applied by `taskproc serve`).
- * Process-wide because the claimers (core/worker-service.ts, workers/runner.ts) ask
- * `leaseSeconds` directly; servers created in-process by tests keep the default.
+ * Lease length for a claimed task: generous against the provider's own estimate (4×), with a
+ * floor (config `leaseSeconds`, 60 s by default) so a provider that declares 0 s (nc_py_api's
+ * default) is not reclaimed while it works.
  */
-export function setMinimumLeaseSeconds(seconds: number): void {
-  if (!(Number.isSafeInteger(seconds) && seconds >= 1)) throw new RangeError(`a lease of ${seconds} s`);
-  minimumLeaseSeconds = seconds;
-}
-
-/**
- * Lease length for a claimed task: generous against the provider's own estimate, with a floor so
- * a provider that declares 0 s (nc_py_api's default) is not reclaimed while it works.
- */
-export function leaseSeconds(expectedRuntime: number, factor = 4, floor = minimumLeaseSeconds): number {
-  return Math.max(floor, Math.ceil(expectedRuntime * factor));
+export function leaseSeconds(expectedRuntime: number, floor: number): number {
+  return Math.max(floor, Math.ceil(expectedRuntime * 4));
 }
 
 /**

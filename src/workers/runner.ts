@@ -30,6 +30,8 @@ export interface RunnerDeps {
   concurrency: number;
   /** Lease owner name of this runner; unique per node. */
   leaseOwner: string;
+  /** The shortest lease (seconds; config `leaseSeconds`). */
+  minLeaseSeconds: number;
   /** How often to look for work that no event announced (tasks scheduled by another process). */
   pollMs?: number;
 }
@@ -49,6 +51,7 @@ export class Runner {
   private readonly running = new Map<number, Running>();
   private pumping = false;
   private pumpAgain = false;
+  private pumpDone: Promise<void> = Promise.resolve();
   private stopped = true;
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void)[] = [];
@@ -74,6 +77,9 @@ export class Runner {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     for (const off of this.unsubscribe) off();
+    // A claim in flight finishes first: its tasks would otherwise start after the release below
+    // (or after the store closed) and keep their lease until it lapsed.
+    await this.pumpDone;
     for (const r of this.running.values()) r.controller.abort(new Error('The server is shutting down'));
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
     await this.deps.store.releaseLeases(this.deps.leaseOwner, unixSeconds(this.deps.clock));
@@ -83,12 +89,17 @@ export class Runner {
     return this.running.size;
   }
 
-  private async pump(): Promise<void> {
+  private pump(): Promise<void> {
     if (this.pumping) {
       this.pumpAgain = true;
-      return;
+      return this.pumpDone;
     }
     this.pumping = true;
+    this.pumpDone = this.pumpLoop();
+    return this.pumpDone;
+  }
+
+  private async pumpLoop(): Promise<void> {
     try {
       do {
         this.pumpAgain = false;
@@ -111,7 +122,7 @@ export class Runner {
         limit: this.deps.concurrency - this.running.size,
         leaseOwner: this.deps.leaseOwner,
         // The real lease is set per task in run(); this one only covers the moment in between.
-        leaseExpiresAt: now + 60,
+        leaseExpiresAt: now + this.deps.minLeaseSeconds,
         now,
         startedAt: now,
       });
@@ -140,7 +151,7 @@ export class Runner {
       await this.fail(task, `No in-process provider is registered for task type ${task.type} any more`, null);
       return;
     }
-    const lease = leaseSeconds(provider.expectedRuntime);
+    const lease = leaseSeconds(provider.expectedRuntime, this.deps.minLeaseSeconds);
     const renew = setInterval(() => {
       const now = unixSeconds(clock);
       store.extendLease(task.id, leaseOwner, now + lease, now).catch(() => undefined);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -87,6 +88,20 @@ describe('taskproc serve refuses to start half-way', { timeout: 120_000 }, () =>
       const code = await node.stop();
       assert.deepEqual({ code, signal: (await node.exited).signal }, { code: 0, signal: null }, node.output());
       assert.match(node.output(), /SIGTERM: shutting down/);
+    }
+  });
+
+  it('a Redis URL whose peer accepts the connection and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const r = await serve({ TASKPROC_DATA_DIR: join(dir, 'sqlite-silent'), TASKPROC_REDIS_URL: `redis://127.0.0.1:${port}` });
+      refused(r, new RegExp(`^Error: taskproc could not start: Redis at redis://127\\.0\\.0\\.1:${port} does not answer: no answer within 5000 ms$`, 'm'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 

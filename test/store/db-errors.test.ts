@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { sendError } from '../../src/api/ocs-route.js';
 import { DomainError } from '../../src/core/errors.js';
-import { databaseUnavailableError, isDatabaseUnavailable } from '../../src/store/db-errors.js';
+import { databaseUnavailableError, isDatabaseUnavailable, OutageReporter } from '../../src/store/db-errors.js';
 import { startServer } from '../helpers/server.js';
 import { createTestSchema, TEST_DATABASE_URL } from '../helpers/store.js';
 
@@ -87,16 +87,37 @@ describe('an outage in the API', () => {
     const app = Fastify();
     const logged: string[] = [];
     const log = { error: (_o: object, m: string) => void logged.push(m) };
-    app.get('/outage', (_req, reply) => sendError(reply, pgError('57P01', 'terminating connection due to administrator command'), 2, 'json', {}, { log }));
-    app.get('/bug', (_req, reply) => sendError(reply, new Error('boom'), 2, 'json', {}, { log }));
+    const warned: object[] = [];
+    const outages = new OutageReporter({ warn: (o: object) => void warned.push(o) });
+    app.get('/outage', (_req, reply) => sendError(reply, pgError('57P01', 'terminating connection due to administrator command'), 2, 'json', {}, { log, outages }));
+    app.get('/bug', (_req, reply) => sendError(reply, new Error('boom'), 2, 'json', {}, { log, outages }));
     const outage = await app.inject({ method: 'GET', url: '/outage' });
     assert.equal(outage.statusCode, 503);
     assert.equal(outage.headers['retry-after'], '5');
     assert.equal(outage.json().ocs.meta.statuscode, 503);
     assert.equal(outage.json().ocs.data.message, 'The database is not reachable; try again shortly');
+    await app.inject({ method: 'GET', url: '/outage' });
+    // One warning for the outage, not one per request; a bug is still an error.
+    assert.deepEqual(warned, [{ reason: 'terminating connection due to administrator command', failedSinceLastReport: 0 }]);
+    assert.deepEqual(logged, []);
     const bug = await app.inject({ method: 'GET', url: '/bug' });
     assert.equal(bug.statusCode, 500);
+    assert.deepEqual(logged, ['unexpected error']);
     await app.close();
+  });
+
+  it('OutageReporter warns again after 30 s of a continuing outage, with the count of requests in between', () => {
+    const warned: object[] = [];
+    const outages = new OutageReporter({ warn: (o: object) => void warned.push(o) });
+    const err = new Error('connect ECONNREFUSED');
+    outages.report(err, 0);
+    outages.report(err, 1_000);
+    outages.report(err, 29_999);
+    outages.report(err, 30_000);
+    assert.deepEqual(warned, [
+      { reason: 'connect ECONNREFUSED', failedSinceLastReport: 0 },
+      { reason: 'connect ECONNREFUSED', failedSinceLastReport: 2 },
+    ]);
   });
 
   it('after PostgreSQL terminates every connection of a node, requests answer 200 or 503, never 500, and the node recovers', async (t) => {

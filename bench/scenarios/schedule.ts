@@ -1,0 +1,36 @@
+import { cannedFrom } from '../lib/ceiling.js';
+import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
+import { Http } from '../lib/http.js';
+import { SCHED_TYPE } from '../lib/install.js';
+import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
+
+/**
+ * schedule: POST schedule as the bench user (Basic auth with an app password) with a ~300-byte
+ * input; every 200 is a durable insert. The type is one no worker serves, so the tasks stay queued.
+ */
+export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
+  const headers = { ...userHeaders(node.install), 'content-type': 'application/json' };
+  const body = scheduleBody('schedule-bench', SCHED_TYPE);
+  const http = new Http(node.server.url, headers, 1);
+  const real = await http.ok('POST', SCHEDULE, body).finally(() => http.close());
+  await ctx.ceiling.setRoutes([cannedFrom('POST', SCHEDULE, real)]);
+  const res = await interleavedLoad(
+    ctx,
+    `schedule-${ctx.dialect}`,
+    [
+      { key: 'ceiling', url: ctx.ceiling.url },
+      { key: 'taskproc', url: node.server.url },
+    ],
+    { method: 'POST', path: SCHEDULE, headers, body, connections: ctx.opts.connections },
+  );
+  ctx.rows.push({
+    scenario: 'schedule',
+    dialect: ctx.dialect,
+    measure: `POST schedule, ${Buffer.byteLength(body)}-byte body, durable insert`,
+    unit: 'req/s',
+    values: (res.taskproc ?? []).map((r) => r.rps),
+    ceiling: (res.ceiling ?? []).map((r) => r.rps),
+    better: 'higher',
+    ...(ctx.dialect === 'sqlite' && { target: { on: 'ratio', op: '>=', threshold: 0.5, text: '≥ 50 % of ceiling' } }),
+  });
+}

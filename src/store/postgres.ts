@@ -1,5 +1,15 @@
 import pg from 'pg';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import {
+  type DatabaseIntrospector,
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
+  Kysely,
+  PostgresDialect,
+  PostgresIntrospector,
+  sql,
+  type DatabaseMetadataOptions,
+  type TableMetadata,
+} from 'kysely';
 import type { Database } from './database.js';
 
 export interface PostgresOptions {
@@ -70,7 +80,62 @@ export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kys
   // client is idle: without this listener that second report would crash the process. The pool
   // discards the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
+}
+
+/** PostgresDialect whose introspection sees only the connection's schema (see SchemaScopedIntrospector). */
+class SchemaScopedPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new SchemaScopedIntrospector(db);
+  }
+}
+
+/**
+ * Tables of `current_schema()` only (the `?schema=` of the URL, through search_path). Kysely's own
+ * introspector reads every schema of the database, calling pg_get_serial_sequence on each table,
+ * and fails with 'schema "…" does not exist' when another schema is dropped during the query: a
+ * node starting (its migrator asks for the tables) failed because of something in a schema it
+ * does not use. Seen with test suites dropping their schemas and with the benchmarks.
+ */
+class SchemaScopedIntrospector extends PostgresIntrospector {
+  constructor(private readonly db: Kysely<any>) {
+    super(db);
+  }
+
+  override async getTables(options: DatabaseMetadataOptions = { withInternalKyselyTables: false }): Promise<TableMetadata[]> {
+    const internal = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE];
+    const { rows } = await sql<{ table: string; table_type: string; schema: string; column: string; type: string; type_schema: string; not_null: boolean; has_default: boolean; serial: string | null; comment: string | null }>`
+      select c.relname as table, c.relkind as table_type, ns.nspname as schema, a.attname as column,
+             typ.typname as type, dtns.nspname as type_schema, a.attnotnull as not_null, a.atthasdef as has_default,
+             pg_get_serial_sequence(quote_ident(ns.nspname) || '.' || quote_ident(c.relname), a.attname) as serial,
+             col_description(a.attrelid, a.attnum) as comment
+      from pg_catalog.pg_attribute a
+      join pg_catalog.pg_class c on a.attrelid = c.oid
+      join pg_catalog.pg_namespace ns on c.relnamespace = ns.oid
+      join pg_catalog.pg_type typ on a.atttypid = typ.oid
+      join pg_catalog.pg_namespace dtns on typ.typnamespace = dtns.oid
+      where ns.nspname = current_schema() and c.relkind in ('r', 'v', 'p') and a.attnum >= 0 and not a.attisdropped
+      order by c.relname, a.attnum`.execute(this.db);
+    const tables = new Map<string, TableMetadata & { columns: TableMetadata['columns'][number][] }>();
+    for (const r of rows) {
+      if (!options.withInternalKyselyTables && internal.includes(r.table)) continue;
+      let table = tables.get(r.table);
+      if (!table) {
+        table = { name: r.table, schema: r.schema, isView: r.table_type === 'v', columns: [] };
+        tables.set(r.table, table);
+      }
+      table.columns.push({
+        name: r.column,
+        dataType: r.type,
+        dataTypeSchema: r.type_schema,
+        isNullable: !r.not_null,
+        isAutoIncrementing: r.serial !== null,
+        hasDefaultValue: r.has_default,
+        comment: r.comment ?? undefined,
+      });
+    }
+    return [...tables.values()];
+  }
 }
 
 /**

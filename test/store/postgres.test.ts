@@ -226,6 +226,29 @@ if (TEST_DIALECTS.includes('postgres')) {
   });
 
   describe('postgres: migrations', () => {
+    it("postgres: a store's introspection sees only its own schema, so another schema dropped meanwhile cannot fail a start", async (t) => {
+      const ours = await createTestSchema();
+      const other = await createTestSchema();
+      const store = await openStore({ dataDir: '/nonexistent', databaseUrl: ours.url });
+      const db = openPostgres(parsePostgresUrl(ours.url), { poolSize: 1 });
+      const probe = openPostgres(parsePostgresUrl(other.url), { poolSize: 1 });
+      t.after(async () => {
+        await Promise.allSettled([store.close(), db.destroy(), probe.destroy()]);
+        await Promise.allSettled([ours.drop(), other.drop()]);
+      });
+      await sql`create table ${sql.table(`${other.name}.elsewhere`)} (id serial primary key)`.execute(probe);
+      await store.migrate();
+      const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+      assert.deepEqual([...new Set(tables.map((x) => x.schema))], [ours.name]);
+      assert.ok(tables.some((x) => x.name === 'kysely_migration'));
+      // Kysely's own introspector reads every schema: the one a concurrent DROP SCHEMA could break.
+      const everySchema = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: ours.url.replace(/\?.*$/, ''), max: 1 }) }) });
+      t.after(() => everySchema.destroy());
+      assert.ok((await everySchema.introspection.getTables()).some((x) => x.schema === other.name && x.name === 'elsewhere'));
+      const tasks = tables.find((x) => x.name === 'tasks');
+      assert.equal(tasks?.columns.find((c) => c.name === 'id')?.isAutoIncrementing, true);
+    });
+
     it('postgres: two nodes migrating one new schema at once both succeed, and the migrations run once', async (t) => {
       const schema = await createTestSchema();
       const stores = await Promise.all([openStore({ dataDir: '/nonexistent', databaseUrl: schema.url }), openStore({ dataDir: '/nonexistent', databaseUrl: schema.url })]);

@@ -483,7 +483,7 @@ for (const dialect of TEST_DIALECTS) {
         t.diagnostic(`largest -wal: ${(largest / 1024 / 1024).toFixed(1)} MiB`);
       });
     } else {
-      it(`${dialect}: under a sustained load, concurrent claimers take every task once and claims stay fast`, async (t) => {
+      it(`${dialect}: under a sustained load, concurrent claimers take every task once`, async (t) => {
         const { store } = await setup(t, dialect);
         const WORKERS = 8;
         const ROUNDS = 10;
@@ -520,7 +520,7 @@ for (const dialect of TEST_DIALECTS) {
         const first = Math.max(...medians.slice(0, 3));
         const last = Math.max(...medians.slice(-3));
         t.diagnostic(`median claim: first rounds ${first.toFixed(2)} ms, last rounds ${last.toFixed(2)} ms`);
-        assert.ok(last < first * 4 + 10, `claims slowed from ${first.toFixed(2)} ms to ${last.toFixed(2)} ms`);
+        // Speed is the benchmarks' business (npm run bench:claim); the plan is checked by pages read in postgres.test.ts.
       });
     }
   });

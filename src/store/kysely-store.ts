@@ -16,11 +16,17 @@ import { RefuseNulTextPlugin } from './value-guards.js';
  * `schema` is where the tables live on a database with schemas (null on SQLite); the queries
  * themselves stay unqualified and reach it through the connection's search_path.
  */
-export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilities, schema: string | null): Store {
+export function createKyselyStore(
+  db: Kysely<Database>,
+  caps: DialectCapabilities,
+  schema: string | null,
+  /** A counter that changes when another connection commits (SQLite's data_version); lets reads of users be cached. */
+  externalChanges: (() => number) | null = null,
+): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
   return {
     tasks: new KyselyTaskStore(guarded, caps),
-    users: new KyselyUserStore(guarded, caps),
+    users: new KyselyUserStore(guarded, caps, externalChanges),
     settings: new KyselySettingsStore(guarded),
     files: new KyselyFileStore(guarded, caps),
     exapps: new KyselyExAppStore(guarded, caps),

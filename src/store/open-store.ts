@@ -40,8 +40,12 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   }
   const file = url === null ? join(opts.dataDir, 'taskproc.db') : sqliteUrlPath(url);
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(openSqlite(file)) });
-  return createKyselyStore(db, SQLITE_CAPABILITIES, null);
+  const sqlite = openSqlite(file);
+  const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) });
+  // Read straight from the handle, not through Kysely: a pragma would end the open group commit.
+  const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
+  const dataVersion = () => dataVersionStmt.get() as number;
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null, dataVersion);
 }
 
 /** `sqlite:/abs/file.db`, `sqlite:///abs/file.db` or `sqlite:relative/file.db` (from the working directory). */

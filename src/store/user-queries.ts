@@ -6,41 +6,79 @@ import type { AppPassword, User, UserStore } from './store.js';
 import { compareText } from './text-order.js';
 import { isRowId, isStorableText } from './value-guards.js';
 
+/** Most user rows kept by the read cache; past it the cache starts over. */
+const USER_CACHE_MAX = 10_000;
+
 export class KyselyUserStore implements UserStore {
+  /** Rows by id, with the stamp they were read under (see `externalChanges`). */
+  private readonly cache = new Map<string, { stamp: string; user: User }>();
+  /** Bumped by every change this store makes to users or app passwords. */
+  private generation = 0;
+
+  /**
+   * `externalChanges`, when given, returns a number that changes whenever another connection
+   * commits to the database (SQLite's `PRAGMA data_version`, a counter read without touching a
+   * table). Then getUser — asked on every authenticated request — answers from memory until the
+   * database or this store changes; an admin command in another process still takes effect on
+   * the next request. Without it (PostgreSQL, where other nodes write at any time) every call reads.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
+    private readonly externalChanges: (() => number) | null = null,
   ) {}
 
+  private stamp(): string | null {
+    return this.externalChanges === null ? null : `${this.externalChanges()}:${this.generation}`;
+  }
+
+  private changed(): void {
+    this.generation++;
+  }
+
   async createUser(user: Omit<User, 'authEpoch' | 'quotaBytes'> & { quotaBytes?: number | null }): Promise<User> {
+    // Before and after: a read in between must not keep the old row under the new stamp.
+    this.changed();
     try {
-      const row = await this.db
-        .insertInto('users')
-        .values({
-          id: user.id,
-          display_name: user.displayName,
-          password_hash: user.passwordHash,
-          is_admin: flag(user.isAdmin),
-          is_guest: flag(user.isGuest),
-          enabled: flag(user.enabled),
-          auth_epoch: 0,
-          created_at: user.createdAt,
-          quota_bytes: user.quotaBytes ?? null,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      return toUser(row);
-    } catch (error) {
-      if (this.caps.isUniqueViolation(error)) throw new DomainError('bad_request', `User "${user.id}" already exists`);
-      throw error;
+      try {
+        const row = await this.db
+          .insertInto('users')
+          .values({
+            id: user.id,
+            display_name: user.displayName,
+            password_hash: user.passwordHash,
+            is_admin: flag(user.isAdmin),
+            is_guest: flag(user.isGuest),
+            enabled: flag(user.enabled),
+            auth_epoch: 0,
+            created_at: user.createdAt,
+            quota_bytes: user.quotaBytes ?? null,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        return toUser(row);
+      } catch (error) {
+        if (this.caps.isUniqueViolation(error)) throw new DomainError('bad_request', `User "${user.id}" already exists`);
+        throw error;
+      }
+    } finally {
+      this.changed();
     }
   }
 
   async getUser(id: string): Promise<User | undefined> {
     // No user has such an id, and a login name from a Basic header must give 401, not 400.
     if (!isStorableText(id)) return undefined;
+    const stamp = this.stamp();
+    const cached = stamp === null ? undefined : this.cache.get(id);
+    if (cached !== undefined && cached.stamp === stamp) return { ...cached.user };
     const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && toUser(row);
+    const user = row && toUser(row);
+    if (user && stamp !== null) {
+      if (this.cache.size >= USER_CACHE_MAX) this.cache.clear();
+      this.cache.set(id, { stamp, user: { ...user } });
+    }
+    return user;
   }
 
   async listUsers(): Promise<User[]> {
@@ -52,30 +90,42 @@ export class KyselyUserStore implements UserStore {
     id: string,
     changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled' | 'quotaBytes'>>,
   ): Promise<User | undefined> {
-    const row = await this.db
-      .updateTable('users')
-      .set((eb) => ({
-        ...(changes.displayName !== undefined && { display_name: changes.displayName }),
-        ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
-        ...(changes.isAdmin !== undefined && { is_admin: flag(changes.isAdmin) }),
-        ...(changes.isGuest !== undefined && { is_guest: flag(changes.isGuest) }),
-        ...(changes.enabled !== undefined && { enabled: flag(changes.enabled) }),
-        ...(changes.quotaBytes !== undefined && { quota_bytes: changes.quotaBytes }),
-        auth_epoch: eb('auth_epoch', '+', 1),
-      }))
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirst();
-    return row && toUser(row);
+    // Before and after: a read in between must not keep the old row under the new stamp.
+    this.changed();
+    try {
+      const row = await this.db
+        .updateTable('users')
+        .set((eb) => ({
+          ...(changes.displayName !== undefined && { display_name: changes.displayName }),
+          ...(changes.passwordHash !== undefined && { password_hash: changes.passwordHash }),
+          ...(changes.isAdmin !== undefined && { is_admin: flag(changes.isAdmin) }),
+          ...(changes.isGuest !== undefined && { is_guest: flag(changes.isGuest) }),
+          ...(changes.enabled !== undefined && { enabled: flag(changes.enabled) }),
+          ...(changes.quotaBytes !== undefined && { quota_bytes: changes.quotaBytes }),
+          auth_epoch: eb('auth_epoch', '+', 1),
+        }))
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toUser(row);
+    } finally {
+      this.changed();
+    }
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
-      await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
-      const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-      return result.numDeletedRows > 0n;
-    });
+    // Before and after: a read in between must not keep the old row under the new stamp.
+    this.changed();
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
+        await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
+        const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+        return result.numDeletedRows > 0n;
+      });
+    } finally {
+      this.changed();
+    }
   }
 
   async countUsers(): Promise<number> {
@@ -87,12 +137,18 @@ export class KyselyUserStore implements UserStore {
   }
 
   async createAppPassword(p: Omit<AppPassword, 'id' | 'lastUsedAt'>): Promise<AppPassword> {
-    const row = await this.db
-      .insertInto('app_passwords')
-      .values({ user_id: p.userId, token_hash: p.tokenHash, name: p.name, created_at: p.createdAt, last_used_at: null })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toAppPassword(row);
+    // Before and after: a read in between must not keep the old row under the new stamp.
+    this.changed();
+    try {
+      const row = await this.db
+        .insertInto('app_passwords')
+        .values({ user_id: p.userId, token_hash: p.tokenHash, name: p.name, created_at: p.createdAt, last_used_at: null })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toAppPassword(row);
+    } finally {
+      this.changed();
+    }
   }
 
   async findAppPassword(tokenHash: string): Promise<AppPassword | undefined> {
@@ -106,21 +162,27 @@ export class KyselyUserStore implements UserStore {
   }
 
   async revokeAppPasswords(userId: string, id?: number): Promise<number> {
-    if (id !== undefined && !isRowId(id)) return 0;
-    return this.db.transaction().execute(async (trx) => {
-      let query = trx.deleteFrom('app_passwords').where('user_id', '=', userId);
-      if (id !== undefined) query = query.where('id', '=', id);
-      const removed = Number((await query.executeTakeFirst()).numDeletedRows);
-      // Nothing removed means no cached credential went stale, so caches may keep theirs.
-      if (removed > 0) {
-        await trx
-          .updateTable('users')
-          .set((eb) => ({ auth_epoch: eb('auth_epoch', '+', 1) }))
-          .where('id', '=', userId)
-          .execute();
-      }
-      return removed;
-    });
+    // Before and after: a read in between must not keep the old row under the new stamp.
+    this.changed();
+    try {
+      if (id !== undefined && !isRowId(id)) return 0;
+      return await this.db.transaction().execute(async (trx) => {
+        let query = trx.deleteFrom('app_passwords').where('user_id', '=', userId);
+        if (id !== undefined) query = query.where('id', '=', id);
+        const removed = Number((await query.executeTakeFirst()).numDeletedRows);
+        // Nothing removed means no cached credential went stale, so caches may keep theirs.
+        if (removed > 0) {
+          await trx
+            .updateTable('users')
+            .set((eb) => ({ auth_epoch: eb('auth_epoch', '+', 1) }))
+            .where('id', '=', userId)
+            .execute();
+        }
+        return removed;
+      });
+    } finally {
+      this.changed();
+    }
   }
 
   async touchAppPassword(id: number, now: number): Promise<void> {

@@ -34,9 +34,14 @@ export class RefuseNulTextPlugin implements KyselyPlugin {
   }
 }
 
+// Runs on every statement: plain loops, no arrays built per node.
 function containsNul(node: unknown): boolean {
   if (typeof node === 'string') return !isStorableText(node);
-  if (Array.isArray(node)) return node.some(containsNul);
-  if (node !== null && typeof node === 'object') return Object.values(node).some(containsNul);
+  if (node === null || typeof node !== 'object') return false;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) if (containsNul(node[i])) return true;
+    return false;
+  }
+  for (const key in node) if (containsNul((node as Record<string, unknown>)[key])) return true;
   return false;
 }

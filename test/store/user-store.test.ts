@@ -37,6 +37,32 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
 
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: UserStore`, () => {
+    it(`${dialect}: getUser sees at once what this store, another connection or another process changed`, async (t) => {
+      const s = await setup(t, dialect);
+      await s.store.users.createUser(newUser('u1'));
+      assert.equal((await s.store.users.getUser('u1'))?.enabled, true);
+      assert.equal((await s.store.users.getUser('u1'))?.enabled, true); // asked again: the same answer
+      // Through another connection, as the admin CLI in its own process would.
+      await s.db.updateTable('users').set({ enabled: 0, auth_epoch: 7 }).where('id', '=', 'u1').execute();
+      assert.deepEqual(
+        [(await s.store.users.getUser('u1'))?.enabled, (await s.store.users.getUser('u1'))?.authEpoch],
+        [false, 7],
+      );
+      // Through this store: the new row, not a remembered one.
+      await s.store.users.updateUser('u1', { enabled: true, displayName: 'Renamed' });
+      const after = await s.store.users.getUser('u1');
+      assert.deepEqual([after?.enabled, after?.displayName, after?.authEpoch], [true, 'Renamed', 8]);
+      // A second store on the same database (another node, or the CLI) deletes the user.
+      const other = await s.open();
+      assert.equal(await other.users.deleteUser('u1'), true);
+      assert.equal(await s.store.users.getUser('u1'), undefined);
+      // What a caller changes on its copy does not leak into the next answer.
+      await s.store.users.createUser(newUser('u2'));
+      const copy = (await s.store.users.getUser('u2')) as User;
+      copy.enabled = false;
+      assert.equal((await s.store.users.getUser('u2'))?.enabled, true);
+    });
+
     it(`${dialect}: createUser and getUser round-trip every field`, async (t) => {
       const { store } = await setup(t, dialect);
       const input = newUser('Ädmin@example.com', { displayName: 'Änne', passwordHash: null, isAdmin: true, isGuest: true, enabled: false, createdAt: 4_102_444_800 });

@@ -1,10 +1,10 @@
-import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import { CompiledQuery, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { TaskIO } from '../core/shapes.js';
 import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/task.js';
 import type { Database, TasksTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
-import { isRowId, storableText } from './value-guards.js';
+import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
 
 type TaskRow = Selectable<TasksTable>;
 type Tasks = ExpressionBuilder<Database, 'tasks'>;
@@ -24,44 +24,65 @@ const ownedBy = (eb: Tasks, owner: TaskOwner) => {
 
 const LEASE_CLEARED = { lease_owner: null, lease_expires_at: null } as const;
 
+/** The row a schedule inserts; its key order is the insert's column (and parameter) order. */
+function newTaskRow(task: NewTask): Insertable<TasksTable> {
+  return {
+    type: task.type,
+    status: TASK_STATUS.SCHEDULED,
+    user_id: task.userId,
+    anon_key: task.anonKey,
+    app_id: task.appId,
+    custom_id: task.customId,
+    input: JSON.stringify(task.input),
+    output: null,
+    progress: null,
+    error_message: null,
+    user_facing_error: null,
+    webhook_uri: task.webhookUri,
+    webhook_method: task.webhookMethod,
+    include_watermark: task.includeWatermark ? 1 : 0,
+    // NewTask has no allowCleanup: the API cannot opt out, as upstream's OCS API cannot.
+    allow_cleanup: 1,
+    provider_id: task.providerId,
+    lease_owner: null,
+    lease_expires_at: null,
+    attempts: 0,
+    scheduled_at: task.scheduledAt,
+    started_at: null,
+    ended_at: null,
+    last_updated: task.lastUpdated,
+    completion_expected_at: task.completionExpectedAt,
+  };
+}
+
 export class KyselyTaskStore implements TaskStore {
+  /** The schedule insert, compiled on first use (see createTask). */
+  private insertSql: string | null = null;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
   ) {}
 
+  /**
+   * The insert behind every schedule. Building and compiling it through Kysely cost about a tenth
+   * of a schedule request's CPU, and its SQL never changes: it is compiled once, checked to take
+   * its parameters in the order of the row's keys, and from then on run with new values (the NUL
+   * check that the plugin does on built queries is done on those values).
+   */
   async createTask(task: NewTask): Promise<Task> {
-    const row = await this.db
-      .insertInto('tasks')
-      .values({
-        type: task.type,
-        status: TASK_STATUS.SCHEDULED,
-        user_id: task.userId,
-        anon_key: task.anonKey,
-        app_id: task.appId,
-        custom_id: task.customId,
-        input: JSON.stringify(task.input),
-        output: null,
-        progress: null,
-        error_message: null,
-        user_facing_error: null,
-        webhook_uri: task.webhookUri,
-        webhook_method: task.webhookMethod,
-        include_watermark: task.includeWatermark ? 1 : 0,
-        // NewTask has no allowCleanup: the API cannot opt out, as upstream's OCS API cannot.
-        allow_cleanup: 1,
-        provider_id: task.providerId,
-        lease_owner: null,
-        lease_expires_at: null,
-        attempts: 0,
-        scheduled_at: task.scheduledAt,
-        started_at: null,
-        ended_at: null,
-        last_updated: task.lastUpdated,
-        completion_expected_at: task.completionExpectedAt,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const values = newTaskRow(task);
+    const parameters = Object.values(values);
+    if (this.insertSql === null) {
+      const compiled = this.db.insertInto('tasks').values(values).returningAll().compile();
+      const inOrder = compiled.parameters.length === parameters.length && compiled.parameters.every((p, i) => p === parameters[i]);
+      if (!inOrder) throw new Error('The tasks insert does not take its parameters in column order');
+      this.insertSql = compiled.sql;
+    }
+    refuseNulParameters(parameters);
+    const { rows } = await this.db.executeQuery<TaskRow>(CompiledQuery.raw(this.insertSql, parameters));
+    const row = rows[0];
+    if (row === undefined) throw new Error('The tasks insert returned no row');
     return toTask(row);
   }
 

@@ -17,6 +17,13 @@ export const isStorableText = (text: string): boolean => !text.includes('\0');
 /** U+FFFD for each NUL, for free text (error messages) that should be kept rather than refused. */
 export const storableText = (text: string): string => text.replaceAll('\0', '\uFFFD');
 
+const nulRefused = () => new DomainError('bad_request', 'Text must not contain the NUL character');
+
+/** The same rule for a statement compiled once and run with new parameters (which the plugin never sees). */
+export function refuseNulParameters(parameters: readonly unknown[]): void {
+  for (const p of parameters) if (typeof p === 'string' && !isStorableText(p)) throw nulRefused();
+}
+
 /**
  * Refuses, before it reaches the database, any statement with a NUL character in a string: a
  * DomainError('bad_request') on every database instead of a driver error on PostgreSQL only.
@@ -25,7 +32,7 @@ export const storableText = (text: string): string => text.replaceAll('\0', '\uF
  */
 export class RefuseNulTextPlugin implements KyselyPlugin {
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (containsNul(args.node)) throw new DomainError('bad_request', 'Text must not contain the NUL character');
+    if (containsNul(args.node)) throw nulRefused();
     return args.node;
   }
 

@@ -146,6 +146,10 @@ for (const dialect of TEST_DIALECTS) {
       const { store } = await setup(t, dialect);
       const refused = { code: 'bad_request', message: 'Text must not contain the NUL character' };
       await assert.rejects(store.tasks.createTask(newTask({ customId: 'a\0b' })), refused);
+      // The insert is compiled once, on the first schedule; later ones are checked on their values.
+      await store.tasks.createTask(newTask());
+      await assert.rejects(store.tasks.createTask(newTask({ customId: 'a\0b' })), refused);
+      await assert.rejects(store.tasks.createTask(newTask({ input: { input: 'fine', other: 'x' }, webhookUri: 'http://h/\0' })), refused);
       await assert.rejects(store.tasks.createTask(newTask({ appId: 'a\0b' })), refused);
       await assert.rejects(store.tasks.listTasks({ owner: ALICE, customId: 'a\0b' }), refused);
       // JSON escapes it, so inputs keep it.

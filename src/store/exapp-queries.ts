@@ -3,39 +3,50 @@ import { DomainError } from '../core/errors.js';
 import type { Database, ExAppProvidersTable, ExAppsTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { ExApp, ExAppProvider, ExAppStore } from './store.js';
+import { ReadCache } from './read-cache.js';
 import { compareText } from './text-order.js';
 
 export class KyselyExAppStore implements ExAppStore {
+  /** getExApp runs on every worker request; see ReadCache for when it answers from memory. */
+  private readonly reads: ReadCache<ExApp>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
-  ) {}
+    externalChanges: (() => number) | null = null,
+  ) {
+    this.reads = new ReadCache(externalChanges);
+  }
 
   async createExApp(app: ExApp): Promise<ExApp> {
-    try {
-      const row = await this.db
-        .insertInto('exapps')
-        .values({
-          app_id: app.appId,
-          version: app.version,
-          secret_hash: app.secretHash,
-          sealed_secret: app.sealedSecret,
-          base_url: app.baseUrl,
-          enabled: app.enabled ? 1 : 0,
-          created_at: app.createdAt,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      return toExApp(row);
-    } catch (err) {
-      if (this.caps.isUniqueViolation(err)) throw new DomainError('bad_request', `The ExApp "${app.appId}" is already registered`);
-      throw err;
-    }
+    return this.reads.changing(async () => {
+      try {
+        const row = await this.db
+          .insertInto('exapps')
+          .values({
+            app_id: app.appId,
+            version: app.version,
+            secret_hash: app.secretHash,
+            sealed_secret: app.sealedSecret,
+            base_url: app.baseUrl,
+            enabled: app.enabled ? 1 : 0,
+            created_at: app.createdAt,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        return toExApp(row);
+      } catch (err) {
+        if (this.caps.isUniqueViolation(err)) throw new DomainError('bad_request', `The ExApp "${app.appId}" is already registered`);
+        throw err;
+      }
+    });
   }
 
   async getExApp(appId: string): Promise<ExApp | undefined> {
-    const row = await this.db.selectFrom('exapps').selectAll().where('app_id', '=', appId).executeTakeFirst();
-    return row && toExApp(row);
+    return this.reads.get(appId, async () => {
+      const row = await this.db.selectFrom('exapps').selectAll().where('app_id', '=', appId).executeTakeFirst();
+      return row && toExApp(row);
+    });
   }
 
   async listExApps(): Promise<ExApp[]> {
@@ -47,26 +58,30 @@ export class KyselyExAppStore implements ExAppStore {
     appId: string,
     changes: Partial<Pick<ExApp, 'version' | 'enabled' | 'secretHash' | 'sealedSecret' | 'baseUrl'>>,
   ): Promise<ExApp | undefined> {
-    const row = await this.db
-      .updateTable('exapps')
-      .set({
-        ...(changes.version !== undefined && { version: changes.version }),
-        ...(changes.enabled !== undefined && { enabled: changes.enabled ? 1 : 0 }),
-        ...(changes.secretHash !== undefined && { secret_hash: changes.secretHash }),
-        ...(changes.sealedSecret !== undefined && { sealed_secret: changes.sealedSecret }),
-        ...(changes.baseUrl !== undefined && { base_url: changes.baseUrl }),
-      })
-      .where('app_id', '=', appId)
-      .returningAll()
-      .executeTakeFirst();
-    return row && toExApp(row);
+    return this.reads.changing(async () => {
+      const row = await this.db
+        .updateTable('exapps')
+        .set({
+          ...(changes.version !== undefined && { version: changes.version }),
+          ...(changes.enabled !== undefined && { enabled: changes.enabled ? 1 : 0 }),
+          ...(changes.secretHash !== undefined && { secret_hash: changes.secretHash }),
+          ...(changes.sealedSecret !== undefined && { sealed_secret: changes.sealedSecret }),
+          ...(changes.baseUrl !== undefined && { base_url: changes.baseUrl }),
+        })
+        .where('app_id', '=', appId)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toExApp(row);
+    });
   }
 
   async deleteExApp(appId: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('exapp_providers').where('app_id', '=', appId).execute();
-      const r = await trx.deleteFrom('exapps').where('app_id', '=', appId).executeTakeFirst();
-      return r.numDeletedRows > 0n;
+    return this.reads.changing(async () => {
+      return this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('exapp_providers').where('app_id', '=', appId).execute();
+        const r = await trx.deleteFrom('exapps').where('app_id', '=', appId).executeTakeFirst();
+        return r.numDeletedRows > 0n;
+      });
     });
   }
 

@@ -20,7 +20,7 @@ export function createKyselyStore(
   db: Kysely<Database>,
   caps: DialectCapabilities,
   schema: string | null,
-  /** A counter that changes when another connection commits (SQLite's data_version); lets reads of users be cached. */
+  /** A counter that changes when another connection commits (SQLite's data_version); lets per-request reads of users and ExApps be cached (store/read-cache.ts). */
   externalChanges: (() => number) | null = null,
 ): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
@@ -29,7 +29,7 @@ export function createKyselyStore(
     users: new KyselyUserStore(guarded, caps, externalChanges),
     settings: new KyselySettingsStore(guarded),
     files: new KyselyFileStore(guarded, caps),
-    exapps: new KyselyExAppStore(guarded, caps),
+    exapps: new KyselyExAppStore(guarded, caps, externalChanges),
     // Unguarded: its only text is generated storage keys, and the NUL check walks every value,
     // which for a chunk means a megabyte of bytes one by one.
     blobs: new KyselyBlobChunkStore(db),

@@ -4,42 +4,23 @@ import type { AppPasswordsTable, Database, UsersTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { AppPassword, User, UserStore } from './store.js';
 import { compareText } from './text-order.js';
+import { ReadCache } from './read-cache.js';
 import { isRowId, isStorableText } from './value-guards.js';
 
-/** Most user rows kept by the read cache; past it the cache starts over. */
-const USER_CACHE_MAX = 10_000;
-
 export class KyselyUserStore implements UserStore {
-  /** Rows by id, with the stamp they were read under (see `externalChanges`). */
-  private readonly cache = new Map<string, { stamp: string; user: User }>();
-  /** Bumped by every change this store makes to users or app passwords. */
-  private generation = 0;
+  /** getUser runs on every authenticated request; see ReadCache for when it answers from memory. */
+  private readonly reads: ReadCache<User>;
 
-  /**
-   * `externalChanges`, when given, returns a number that changes whenever another connection
-   * commits to the database (SQLite's `PRAGMA data_version`, a counter read without touching a
-   * table). Then getUser — asked on every authenticated request — answers from memory until the
-   * database or this store changes; an admin command in another process still takes effect on
-   * the next request. Without it (PostgreSQL, where other nodes write at any time) every call reads.
-   */
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
-    private readonly externalChanges: (() => number) | null = null,
-  ) {}
-
-  private stamp(): string | null {
-    return this.externalChanges === null ? null : `${this.externalChanges()}:${this.generation}`;
-  }
-
-  private changed(): void {
-    this.generation++;
+    externalChanges: (() => number) | null = null,
+  ) {
+    this.reads = new ReadCache(externalChanges);
   }
 
   async createUser(user: Omit<User, 'authEpoch' | 'quotaBytes'> & { quotaBytes?: number | null }): Promise<User> {
-    // Before and after: a read in between must not keep the old row under the new stamp.
-    this.changed();
-    try {
+    return this.reads.changing(async () => {
       try {
         const row = await this.db
           .insertInto('users')
@@ -61,24 +42,16 @@ export class KyselyUserStore implements UserStore {
         if (this.caps.isUniqueViolation(error)) throw new DomainError('bad_request', `User "${user.id}" already exists`);
         throw error;
       }
-    } finally {
-      this.changed();
-    }
+    });
   }
 
   async getUser(id: string): Promise<User | undefined> {
     // No user has such an id, and a login name from a Basic header must give 401, not 400.
     if (!isStorableText(id)) return undefined;
-    const stamp = this.stamp();
-    const cached = stamp === null ? undefined : this.cache.get(id);
-    if (cached !== undefined && cached.stamp === stamp) return { ...cached.user };
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-    const user = row && toUser(row);
-    if (user && stamp !== null) {
-      if (this.cache.size >= USER_CACHE_MAX) this.cache.clear();
-      this.cache.set(id, { stamp, user: { ...user } });
-    }
-    return user;
+    return this.reads.get(id, async () => {
+      const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toUser(row);
+    });
   }
 
   async listUsers(): Promise<User[]> {
@@ -90,9 +63,7 @@ export class KyselyUserStore implements UserStore {
     id: string,
     changes: Partial<Pick<User, 'displayName' | 'passwordHash' | 'isAdmin' | 'isGuest' | 'enabled' | 'quotaBytes'>>,
   ): Promise<User | undefined> {
-    // Before and after: a read in between must not keep the old row under the new stamp.
-    this.changed();
-    try {
+    return this.reads.changing(async () => {
       const row = await this.db
         .updateTable('users')
         .set((eb) => ({
@@ -108,24 +79,18 @@ export class KyselyUserStore implements UserStore {
         .returningAll()
         .executeTakeFirst();
       return row && toUser(row);
-    } finally {
-      this.changed();
-    }
+    });
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    // Before and after: a read in between must not keep the old row under the new stamp.
-    this.changed();
-    try {
-      return await this.db.transaction().execute(async (trx) => {
+    return this.reads.changing(async () => {
+      return this.db.transaction().execute(async (trx) => {
         await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
         await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
         const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
         return result.numDeletedRows > 0n;
       });
-    } finally {
-      this.changed();
-    }
+    });
   }
 
   async countUsers(): Promise<number> {
@@ -137,18 +102,14 @@ export class KyselyUserStore implements UserStore {
   }
 
   async createAppPassword(p: Omit<AppPassword, 'id' | 'lastUsedAt'>): Promise<AppPassword> {
-    // Before and after: a read in between must not keep the old row under the new stamp.
-    this.changed();
-    try {
+    return this.reads.changing(async () => {
       const row = await this.db
         .insertInto('app_passwords')
         .values({ user_id: p.userId, token_hash: p.tokenHash, name: p.name, created_at: p.createdAt, last_used_at: null })
         .returningAll()
         .executeTakeFirstOrThrow();
       return toAppPassword(row);
-    } finally {
-      this.changed();
-    }
+    });
   }
 
   async findAppPassword(tokenHash: string): Promise<AppPassword | undefined> {
@@ -162,11 +123,9 @@ export class KyselyUserStore implements UserStore {
   }
 
   async revokeAppPasswords(userId: string, id?: number): Promise<number> {
-    // Before and after: a read in between must not keep the old row under the new stamp.
-    this.changed();
-    try {
+    return this.reads.changing(async () => {
       if (id !== undefined && !isRowId(id)) return 0;
-      return await this.db.transaction().execute(async (trx) => {
+      return this.db.transaction().execute(async (trx) => {
         let query = trx.deleteFrom('app_passwords').where('user_id', '=', userId);
         if (id !== undefined) query = query.where('id', '=', id);
         const removed = Number((await query.executeTakeFirst()).numDeletedRows);
@@ -180,9 +139,7 @@ export class KyselyUserStore implements UserStore {
         }
         return removed;
       });
-    } finally {
-      this.changed();
-    }
+    });
   }
 
   async touchAppPassword(id: number, now: number): Promise<void> {

@@ -40,6 +40,22 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
 
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: ExAppStore`, () => {
+    it(`${dialect}: getExApp sees at once what this store or another connection changed, and callers get copies`, async (t) => {
+      const s = await setup(t, dialect);
+      await s.store.exapps.createExApp(exApp());
+      assert.equal((await s.store.exapps.getExApp('llm2'))?.enabled, true);
+      // Disabled through another connection, as `taskproc app:disable` in its own process does.
+      await s.db.updateTable('exapps').set({ enabled: 0 }).where('app_id', '=', 'llm2').execute();
+      assert.equal((await s.store.exapps.getExApp('llm2'))?.enabled, false);
+      await s.store.exapps.updateExApp('llm2', { enabled: true, version: '9.0.0' });
+      const seen = await s.store.exapps.getExApp('llm2');
+      assert.deepEqual([seen?.enabled, seen?.version], [true, '9.0.0']);
+      (seen as { version: string }).version = 'changed by a caller';
+      assert.equal((await s.store.exapps.getExApp('llm2'))?.version, '9.0.0');
+      assert.equal(await s.store.exapps.deleteExApp('llm2'), true);
+      assert.equal(await s.store.exapps.getExApp('llm2'), undefined);
+    });
+
     it(`${dialect}: createExApp and getExApp round-trip every field`, async (t) => {
       const { store } = await setup(t, dialect);
       const app = exApp({ sealedSecret: 'v1.sealed', baseUrl: 'http://127.0.0.1:9000', createdAt: 4_102_444_800 });

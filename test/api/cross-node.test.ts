@@ -7,6 +7,7 @@ import { PgScheduledChannel } from '../../src/store/pg-notify.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/store.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Two nodes on one PostgreSQL schema. Cross-node wake-ups exist only on PostgreSQL, so this file
@@ -25,14 +26,6 @@ const CUSTOM_TYPE = {
   output_shape: [{ name: 'output', description: 'Loud text', shape_type: SHAPE.Text }],
 };
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** The schema's URL with an application_name of its own, so the test can find one node's connections in pg_stat_activity. */
 function nodeUrl(schema: TestSchema, name: string): string {

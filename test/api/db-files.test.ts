@@ -9,6 +9,7 @@ import { buildConfig, ConfigError } from '../../src/config.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/store.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Two nodes with file contents in the database (fileStorage = database), each with its own data
@@ -30,14 +31,6 @@ const CUSTOM_TYPE = {
   output_shape: [{ name: 'output', description: 'The copy', shape_type: SHAPE.File }],
 };
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('file contents in the database: two nodes with separate data directories on one PostgreSQL schema', () => {
   let schema: TestSchema;

@@ -6,6 +6,7 @@ import { secretHash } from '../../src/auth/appapi.js';
 import { loadServerKey, sealSecret } from '../../src/auth/sealed-secret.js';
 import { HttpWorker, providerPayload } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
 const PROVIDER = 'hook-test';
@@ -55,13 +56,6 @@ async function startReceiver() {
   };
 }
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('webhooks when tasks end', () => {
   let s: TestServer;

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { secretHash } from '../../src/auth/appapi.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
 const TYPE = 'testworker:shout';
@@ -32,13 +33,6 @@ async function exAppWorker(s: TestServer, appId: string, opts: { userId?: string
   return new HttpWorker(s.url, appId, secret, opts);
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
   let s: TestServer;

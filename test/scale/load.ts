@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { runCli } from '../cli/run-cli.js';
 import { HttpWorker, providerPayload, SHAPE, type WorkerResponse } from '../helpers/http-worker.js';
+import { until as untilHolds } from '../helpers/until.js';
 
 /**
  * The clients of the scale tests, as a user would run them against `taskproc serve` processes:
@@ -333,15 +334,9 @@ export function doubleResults(workers: EchoWorker[]): number[] {
   return twice;
 }
 
-/** Polls until `check` holds; fails with `what` and the state `describe` gives after `ms`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, ms: number, describe: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${describe() === '' ? '' : `\n${describe()}`}`);
-}
+/** Polls every 100 ms (these runs are long); see helpers/until.ts. */
+export const until = (what: string, check: () => boolean | Promise<boolean>, ms: number, describe: () => string = () => ''): Promise<void> =>
+  untilHolds(what, check, ms, { everyMs: 100, describe });
 
 /** A user's tasks of one app id, through a node (what the user sees). */
 export async function listTasks(node: string, auth: string, appId: string): Promise<any[]> {

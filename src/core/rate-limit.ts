@@ -64,12 +64,27 @@ export class MemoryRateLimiter implements RateLimiter {
 }
 
 function decide(log: number[], now: number, limit: number, windowSeconds: number, counted: boolean): RateDecision {
-  const count = log.length;
-  const allowed = counted ? count <= limit : count < limit;
   // The request that frees a slot is the one `limit` places back from the end.
-  const pivot = log[Math.max(0, count - limit)] ?? now;
-  const resetMs = (log[0] ?? now) + windowSeconds * 1000;
-  const retryMs = allowed ? 0 : pivot + windowSeconds * 1000 - now;
+  const window = { count: log.length, oldestMs: log[0] ?? now, pivotMs: log[Math.max(0, log.length - limit)] ?? now };
+  return rateDecision(window, now, limit, windowSeconds, counted);
+}
+
+/**
+ * The decision from a window's count, its oldest hit and the hit whose expiry frees a slot (the
+ * pivot): one rule for the in-memory log and the Redis sorted set. `counted`: the count already
+ * includes this request.
+ */
+export function rateDecision(
+  window: { count: number; oldestMs: number; pivotMs: number },
+  now: number,
+  limit: number,
+  windowSeconds: number,
+  counted: boolean,
+): RateDecision {
+  const { count } = window;
+  const allowed = counted ? count <= limit : count < limit;
+  const resetMs = window.oldestMs + windowSeconds * 1000;
+  const retryMs = allowed ? 0 : window.pivotMs + windowSeconds * 1000 - now;
   return {
     allowed,
     limit,

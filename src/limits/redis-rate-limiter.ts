@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Clock } from '../core/clock.js';
-import type { RateDecision, RateLimiter } from '../core/rate-limit.js';
+import { rateDecision, type RateDecision, type RateLimiter } from '../core/rate-limit.js';
 
 export const REDIS_KEY_PREFIX = 'taskproc:rl:';
 
@@ -98,22 +98,12 @@ export class RedisRateLimiter implements RateLimiter {
 }
 
 /**
- * MemoryRateLimiter's decision, from the window's count, oldest hit and pivot instead of the
- * whole log; the shared behaviour tests compare both implementations field by field.
+ * MemoryRateLimiter's decision (the same rateDecision), from the window's count, oldest hit and
+ * pivot that the script returns instead of the whole log.
  */
-function decide([count, first, pivotRaw]: StateReply, now: number, limit: number, windowSeconds: number, counted: boolean): RateDecision {
-  const allowed = counted ? count <= limit : count < limit;
-  const oldest = first === null ? now : Number(first);
-  const pivot = pivotRaw === null ? now : Number(pivotRaw);
-  const resetMs = oldest + windowSeconds * 1000;
-  const retryMs = allowed ? 0 : pivot + windowSeconds * 1000 - now;
-  return {
-    allowed,
-    limit,
-    remaining: Math.max(0, limit - count),
-    resetAt: Math.ceil(resetMs / 1000),
-    retryAfter: Math.max(allowed ? 0 : 1, Math.ceil(retryMs / 1000)),
-  };
+function decide([count, first, pivot]: StateReply, now: number, limit: number, windowSeconds: number, counted: boolean): RateDecision {
+  const window = { count, oldestMs: first === null ? now : Number(first), pivotMs: pivot === null ? now : Number(pivot) };
+  return rateDecision(window, now, limit, windowSeconds, counted);
 }
 
 /**

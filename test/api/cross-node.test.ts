@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { secretHash } from '../../src/auth/appapi.js';
 import { PgScheduledChannel } from '../../src/store/pg-notify.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
-import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/store.js';
+import { adminQuery, createTestSchema, type TestSchema } from '../helpers/store.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -26,22 +25,11 @@ const CUSTOM_TYPE = {
   output_shape: [{ name: 'output', description: 'Loud text', shape_type: SHAPE.Text }],
 };
 
-
 /** The schema's URL with an application_name of its own, so the test can find one node's connections in pg_stat_activity. */
 function nodeUrl(schema: TestSchema, name: string): string {
   const url = new URL(schema.url);
   url.searchParams.set('application_name', name);
   return url.toString();
-}
-
-async function adminQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
 }
 
 describe('two nodes on one PostgreSQL database', () => {

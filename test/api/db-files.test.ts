@@ -3,12 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { secretHash } from '../../src/auth/appapi.js';
 import { buildConfig, ConfigError } from '../../src/config.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
-import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/store.js';
+import { adminQuery, createTestSchema, type TestSchema } from '../helpers/store.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -44,14 +43,8 @@ describe('file contents in the database: two nodes with separate data directorie
 
   /** Chunk rows in the schema, read past the servers. */
   async function chunkRows(): Promise<number> {
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    try {
-      const { rows } = await client.query(`select count(*)::int as n from ${schema.name}.blob_chunks`);
-      return rows[0].n as number;
-    } finally {
-      await client.end();
-    }
+    const { rows } = await adminQuery(`select count(*)::int as n from ${schema.name}.blob_chunks`);
+    return rows[0].n as number;
   }
 
   before(async () => {

@@ -59,15 +59,18 @@ export async function createTestSchema(): Promise<TestSchema> {
   await adminQuery(`create schema ${name}`);
   const url = new URL(TEST_DATABASE_URL);
   url.searchParams.set('schema', name);
-  return { name, url: url.toString(), drop: () => adminQuery(`drop schema if exists ${name} cascade`) };
+  return { name, url: url.toString(), drop: async () => void (await adminQuery(`drop schema if exists ${name} cascade`)) };
 }
 
-/** One statement on its own connection: a pool left open would keep the test process alive. */
-async function adminQuery(text: string): Promise<void> {
+/**
+ * One statement on the test database, on its own connection (a pool left open would keep the test
+ * process alive): for what a test reads or does past the servers.
+ */
+export async function adminQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 5000 });
   await client.connect();
   try {
-    await client.query(text);
+    return await client.query(text, values);
   } finally {
     await client.end();
   }

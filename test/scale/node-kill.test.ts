@@ -3,10 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { HttpWorker } from '../helpers/http-worker.js';
 import { startNode, type NodeProcess } from '../helpers/node-process.js';
-import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/store.js';
+import { adminQuery, createTestSchema, type TestSchema } from '../helpers/store.js';
 import { addUser, admin, doubleClaims, doubleResults, EchoWorker, listTasks, ocs, registerEcho, sleep, until, Users, V2 } from './load.js';
 
 /**
@@ -47,17 +46,11 @@ describe('a node killed mid-run', { timeout: 180_000 }, () => {
    * the seconds their leases have left.
    */
   const heldByRunnerOf = async (node: NodeProcess): Promise<{ id: number; left: number }[]> => {
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    try {
-      const { rows } = await client.query(
-        `select id, lease_expires_at - extract(epoch from now())::bigint as left from ${schema.name}.tasks where status = 2 and lease_owner like $1`,
-        [`runner:%:${node.pid}:%`],
-      );
-      return rows.map((r) => ({ id: Number(r.id), left: Number(r.left) }));
-    } finally {
-      await client.end();
-    }
+    const { rows } = await adminQuery(
+      `select id, lease_expires_at - extract(epoch from now())::bigint as left from ${schema.name}.tasks where status = 2 and lease_owner like $1`,
+      [`runner:%:${node.pid}:%`],
+    );
+    return rows.map((r) => ({ id: Number(r.id), left: Number(r.left) }));
   };
 
   const drained = async (type: string): Promise<boolean> => {

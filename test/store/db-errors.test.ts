@@ -7,19 +7,9 @@ import { sendError } from '../../src/api/ocs-route.js';
 import { DomainError } from '../../src/core/errors.js';
 import { databaseUnavailableError, isDatabaseUnavailable, OutageReporter } from '../../src/store/db-errors.js';
 import { startServer } from '../helpers/server.js';
-import { createTestSchema, TEST_DATABASE_URL } from '../helpers/store.js';
+import { adminQuery, createTestSchema, TEST_DATABASE_URL } from '../helpers/store.js';
 
 /** Outages are a PostgreSQL matter: this file uses the test database in both passes of the suite. */
-
-async function adminQuery(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
-}
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code, severity: 'FATAL' });
 

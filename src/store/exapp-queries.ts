@@ -8,7 +8,7 @@ import { compareText } from './text-order.js';
 
 export class KyselyExAppStore implements ExAppStore {
   /** getExApp runs on every worker request; see ReadCache for when it answers from memory. */
-  private readonly reads: ReadCache<ExApp>;
+  private readonly reads: ReadCache<string, ExApp>;
 
   constructor(
     private readonly db: Kysely<Database>,

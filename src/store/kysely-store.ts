@@ -7,7 +7,7 @@ import { KyselyFileStore } from './file-queries.js';
 import { migrateToLatest } from './migrations/index.js';
 import { KyselySettingsStore } from './settings-queries.js';
 import type { Store } from './store.js';
-import { KyselyTaskStore } from './task-queries.js';
+import { KyselyTaskStore, taskRowCache } from './task-queries.js';
 import { KyselyUserStore } from './user-queries.js';
 import { RefuseNulTextPlugin } from './value-guards.js';
 
@@ -20,13 +20,15 @@ export function createKyselyStore(
   db: Kysely<Database>,
   caps: DialectCapabilities,
   schema: string | null,
-  /** A counter that changes when another connection commits (SQLite's data_version); lets per-request reads of users and ExApps be cached (store/read-cache.ts). */
+  /** A counter that changes when another connection commits (SQLite's data_version); lets per-request reads of users, ExApps and tasks be cached (store/read-cache.ts). */
   externalChanges: (() => number) | null = null,
 ): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
+  const taskRows = taskRowCache(externalChanges);
   return {
-    tasks: new KyselyTaskStore(guarded, caps),
-    users: new KyselyUserStore(guarded, caps, externalChanges),
+    tasks: new KyselyTaskStore(guarded, caps, taskRows),
+    // Deleting a user deletes their tasks: it forgets the cached task rows too.
+    users: new KyselyUserStore(guarded, caps, externalChanges, taskRows),
     settings: new KyselySettingsStore(guarded),
     files: new KyselyFileStore(guarded, caps),
     exapps: new KyselyExAppStore(guarded, caps, externalChanges),

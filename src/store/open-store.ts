@@ -44,8 +44,23 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) });
   // Read straight from the handle, not through Kysely: a pragma would end the open group commit.
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
-  const dataVersion = () => dataVersionStmt.get() as number;
-  return createKyselyStore(db, SQLITE_CAPABILITIES, null, dataVersion);
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null, oncePerTurn(() => dataVersionStmt.get() as number));
+}
+
+/**
+ * The counter read once per event-loop turn, not once per request: the requests of one turn are
+ * answered as of its start (a commit by another process shows from the next turn, under a
+ * millisecond later), and a busy server saves a read transaction per request.
+ */
+function oncePerTurn(read: () => number): () => number {
+  let value: number | null = null;
+  return () => {
+    if (value === null) {
+      value = read();
+      setImmediate(() => (value = null));
+    }
+    return value;
+  };
 }
 
 /** `sqlite:/abs/file.db`, `sqlite:///abs/file.db` or `sqlite:relative/file.db` (from the working directory). */

@@ -4,9 +4,34 @@ import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/t
 import type { Database, TasksTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
+import { ReadCache } from './read-cache.js';
 import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
 
 type TaskRow = Selectable<TasksTable>;
+
+/** Task rows read by id (a client polling its task) answered from memory while unchanged; see ReadCache. */
+export type TaskRowCache = ReadCache<number, TaskRow>;
+
+/**
+ * At most 20 000 rows and 16 Mi characters of their text: a task is kept only while it is worth
+ * it, and a store of large inputs cannot grow the server without bound.
+ */
+export function taskRowCache(externalChanges: (() => number) | null): TaskRowCache {
+  const text = (v: string | null) => (v === null ? 0 : v.length);
+  return new ReadCache<number, TaskRow>(
+    externalChanges,
+    {
+      maxRows: 20_000,
+      maxWeight: 16 * 2 ** 20,
+      weigh: (r) => 200 + text(r.input) + text(r.output) + text(r.partial_output) + text(r.error_message) + text(r.user_facing_error) + text(r.webhook_uri),
+    },
+    // Rows hold only strings and numbers, and leave the store only through toTask's new objects.
+    (row) => row,
+  );
+}
+
+const idsOf = (rows: { id: number | string }[]): number[] => rows.map((r) => Number(r.id));
+const oneId = (id: number) => () => [id];
 type Tasks = ExpressionBuilder<Database, 'tasks'>;
 
 /**
@@ -62,6 +87,8 @@ export class KyselyTaskStore implements TaskStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
+    /** Every write below goes through `rows.changing`, naming the rows it changed where it knows them. */
+    private readonly rows: TaskRowCache = taskRowCache(null),
   ) {}
 
   /**
@@ -80,15 +107,19 @@ export class KyselyTaskStore implements TaskStore {
       this.insertSql = compiled.sql;
     }
     refuseNulParameters(parameters);
-    const { rows } = await this.db.executeQuery<TaskRow>(CompiledQuery.raw(this.insertSql, parameters));
-    const row = rows[0];
+    const insert = CompiledQuery.raw(this.insertSql, parameters);
+    // A new id, but SQLite may hand out the id of a deleted last row again: forget that one.
+    const row = await this.rows.changing(
+      async () => (await this.db.executeQuery<TaskRow>(insert)).rows[0],
+      (inserted) => (inserted ? [Number(inserted.id)] : []),
+    );
     if (row === undefined) throw new Error('The tasks insert returned no row');
     return toTask(row);
   }
 
   async getTask(id: number): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.rows.get(id, () => this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst());
     return row && toTask(row);
   }
 
@@ -115,23 +146,31 @@ export class KyselyTaskStore implements TaskStore {
 
   async deleteTask(id: number, owner: TaskOwner): Promise<boolean> {
     if (!isRowId(id)) return false;
-    const result = await this.db
-      .deleteFrom('tasks')
-      .where('id', '=', id)
-      .where((eb) => ownedBy(eb, owner))
-      .executeTakeFirst();
+    const result = await this.rows.changing(
+      () =>
+        this.db
+          .deleteFrom('tasks')
+          .where('id', '=', id)
+          .where((eb) => ownedBy(eb, owner))
+          .executeTakeFirst(),
+      oneId(id),
+    );
     return result.numDeletedRows > 0n;
   }
 
   async cancelTask(id: number, owner: TaskOwner, now: number): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await this.db
-      .updateTable('tasks')
-      .set({ status: TASK_STATUS.CANCELLED, ended_at: now, last_updated: now, ...LEASE_CLEARED })
-      .where('id', '=', id)
-      .where((eb) => eb.and([ownedBy(eb, owner), inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING)]))
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.rows.changing(
+      () =>
+        this.db
+          .updateTable('tasks')
+          .set({ status: TASK_STATUS.CANCELLED, ended_at: now, last_updated: now, ...LEASE_CLEARED })
+          .where('id', '=', id)
+          .where((eb) => eb.and([ownedBy(eb, owner), inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING)]))
+          .returningAll()
+          .executeTakeFirst(),
+      oneId(id),
+    );
     if (row) return toTask(row);
     // Not cancellable: the owner gets the (final, hence unchanged) task back, anyone else nothing.
     const current = await this.db
@@ -171,7 +210,7 @@ export class KyselyTaskStore implements TaskStore {
     // (a claim of 1 took every scheduled task of the type). A CTE runs once. Rows a branch locked
     // but the final LIMIT dropped are unlocked when the statement ends.
     // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
-    const rows = await this.db
+    const claim = this.db
       .with((cte) => cte('candidates').materialized(), () => candidates)
       .updateTable('tasks')
       .set((eb) => ({
@@ -185,8 +224,8 @@ export class KyselyTaskStore implements TaskStore {
       .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
       // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
       .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
-      .returningAll()
-      .execute();
+      .returningAll();
+    const rows = await this.rows.changing(() => claim.execute(), idsOf);
     return rows.map(toTask).sort((a, b) => a.id - b.id);
   }
 
@@ -210,32 +249,40 @@ export class KyselyTaskStore implements TaskStore {
       .where('id', '=', id)
       .where((eb) => inStatus(eb, TASK_STATUS.RUNNING));
     if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
-    const row = await query.returningAll().executeTakeFirst();
+    const row = await this.rows.changing(() => query.returningAll().executeTakeFirst(), oneId(id));
     return row && toTask(row);
   }
 
   async extendLease(id: number, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<boolean> {
     if (!isRowId(id)) return false;
-    const result = await this.db
-      .updateTable('tasks')
-      .set({ lease_expires_at: leaseExpiresAt, last_updated: now })
-      .where('id', '=', id)
-      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
-      .where('lease_owner', '=', leaseOwner)
-      .executeTakeFirst();
+    const result = await this.rows.changing(
+      () =>
+        this.db
+          .updateTable('tasks')
+          .set({ lease_expires_at: leaseExpiresAt, last_updated: now })
+          .where('id', '=', id)
+          .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+          .where('lease_owner', '=', leaseOwner)
+          .executeTakeFirst(),
+      oneId(id),
+    );
     return result.numUpdatedRows > 0n;
   }
 
   async releaseClaims(allIds: number[], leaseOwner: string, now: number): Promise<number> {
     const ids = allIds.filter(isRowId);
     if (ids.length === 0) return 0;
-    const result = await this.db
-      .updateTable('tasks')
-      .set((eb) => ({ status: TASK_STATUS.SCHEDULED, last_updated: now, attempts: eb('attempts', '-', 1), ...LEASE_CLEARED }))
-      .where('id', 'in', ids)
-      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
-      .where('lease_owner', '=', leaseOwner)
-      .executeTakeFirst();
+    const result = await this.rows.changing(
+      () =>
+        this.db
+          .updateTable('tasks')
+          .set((eb) => ({ status: TASK_STATUS.SCHEDULED, last_updated: now, attempts: eb('attempts', '-', 1), ...LEASE_CLEARED }))
+          .where('id', 'in', ids)
+          .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+          .where('lease_owner', '=', leaseOwner)
+          .executeTakeFirst(),
+      () => ids,
+    );
     return Number(result.numUpdatedRows);
   }
 
@@ -261,14 +308,18 @@ export class KyselyTaskStore implements TaskStore {
 
   async setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await this.db
-      .updateTable('tasks')
-      .set({ partial_output: JSON.stringify(partialOutput), lease_expires_at: leaseExpiresAt, last_updated: now })
-      .where('id', '=', id)
-      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
-      .where('lease_owner', '=', leaseOwner)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.rows.changing(
+      () =>
+        this.db
+          .updateTable('tasks')
+          .set({ partial_output: JSON.stringify(partialOutput), lease_expires_at: leaseExpiresAt, last_updated: now })
+          .where('id', '=', id)
+          .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+          .where('lease_owner', '=', leaseOwner)
+          .returningAll()
+          .executeTakeFirst(),
+      oneId(id),
+    );
     return row && toTask(row);
   }
 
@@ -297,11 +348,16 @@ export class KyselyTaskStore implements TaskStore {
       .where('id', '=', id)
       .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING));
     if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
-    const row = await query.returningAll().executeTakeFirst();
+    const row = await this.rows.changing(() => query.returningAll().executeTakeFirst(), oneId(id));
     return row && toTask(row);
   }
 
   async expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }> {
+    // Which rows the requeue changed is not returned: every cached row is forgotten.
+    return this.rows.changing(() => this.expireLeasesUncached(now, maxAttempts, failMessage));
+  }
+
+  private async expireLeasesUncached(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }> {
     const requeued = await this.db
       .updateTable('tasks')
       .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
@@ -323,12 +379,14 @@ export class KyselyTaskStore implements TaskStore {
   async releaseLeases(prefix: string, now: number): Promise<number> {
     // A prefix test without LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's does not, and
     // the prefix would need its % and _ escaped. substr counts characters, hence the code points.
-    const result = await this.db
-      .updateTable('tasks')
-      .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
-      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
-      .where((eb) => eb(eb.fn<string>('substr', ['lease_owner', eb.lit(1), eb.val([...prefix].length)]), '=', prefix))
-      .executeTakeFirst();
+    const result = await this.rows.changing(() =>
+      this.db
+        .updateTable('tasks')
+        .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
+        .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+        .where((eb) => eb(eb.fn<string>('substr', ['lease_owner', eb.lit(1), eb.val([...prefix].length)]), '=', prefix))
+        .executeTakeFirst(),
+    );
     return Number(result.numUpdatedRows);
   }
 
@@ -341,8 +399,8 @@ export class KyselyTaskStore implements TaskStore {
       .where('last_updated', '<', cutoff)
       .orderBy('last_updated')
       .limit(limit);
-    const rows = await this.db.deleteFrom('tasks').where('id', 'in', batch).returning('id').execute();
-    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    const rows = await this.rows.changing(() => this.db.deleteFrom('tasks').where('id', 'in', batch).returning('id').execute(), idsOf);
+    return idsOf(rows).sort((a, b) => a - b);
   }
 
   async queueStats(types: string[]): Promise<{ scheduled: number; running: number }> {

@@ -5,16 +5,18 @@ import type { DialectCapabilities } from './dialects.js';
 import type { AppPassword, User, UserStore } from './store.js';
 import { compareText } from './text-order.js';
 import { ReadCache } from './read-cache.js';
+import type { TaskRowCache } from './task-queries.js';
 import { isRowId, isStorableText } from './value-guards.js';
 
 export class KyselyUserStore implements UserStore {
   /** getUser runs on every authenticated request; see ReadCache for when it answers from memory. */
-  private readonly reads: ReadCache<User>;
+  private readonly reads: ReadCache<string, User>;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly caps: DialectCapabilities,
     externalChanges: (() => number) | null = null,
+    private readonly taskRows: TaskRowCache | null = null,
   ) {
     this.reads = new ReadCache(externalChanges);
   }
@@ -83,14 +85,15 @@ export class KyselyUserStore implements UserStore {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    return this.reads.changing(async () => {
+    const forgettingTasks = <R>(write: () => Promise<R>) => (this.taskRows ? this.taskRows.changing(write) : write());
+    return this.reads.changing(async () => forgettingTasks(async () => {
       return this.db.transaction().execute(async (trx) => {
         await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
         await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
         const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
         return result.numDeletedRows > 0n;
       });
-    });
+    }));
   }
 
   async countUsers(): Promise<number> {

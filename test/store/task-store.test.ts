@@ -32,6 +32,48 @@ async function claimOne(tasks: TaskStore, owner: string, now = T0 + 1, type = 'c
 
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: TaskStore`, () => {
+    it(`${dialect}: getTask sees at once what this store, another connection or another store changed`, async (t) => {
+      const s = await setup(t, dialect);
+      const task = await s.store.tasks.createTask(newTask());
+      assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.SCHEDULED);
+      assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.SCHEDULED); // asked again
+      // Through another connection, as `taskproc` admin commands in their own process would.
+      await s.db.updateTable('tasks').set({ custom_id: 'renamed' }).where('id', '=', task.id).execute();
+      assert.equal((await s.store.tasks.getTask(task.id))?.customId, 'renamed');
+      // Through this store: claimed, then finished; each read shows the row as it now is.
+      const claimed = await claimOne(s.store.tasks, 'w1');
+      assert.equal(claimed.id, task.id);
+      assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.RUNNING);
+      await s.store.tasks.finishTask(task.id, 'w1', success(T0 + 2));
+      assert.deepEqual((await s.store.tasks.getTask(task.id))?.output, { output: 'done' });
+      // A second store on the same database deletes it.
+      const other = await s.open();
+      assert.equal(await other.tasks.deleteTask(task.id, ALICE), true);
+      assert.equal(await s.store.tasks.getTask(task.id), undefined);
+      // Deleting a user through the user store takes their tasks with it, cached or not.
+      await s.store.users.createUser({ id: 'alice', displayName: 'Alice', passwordHash: null, isAdmin: false, isGuest: false, enabled: true, createdAt: T0 });
+      const owned = await s.store.tasks.createTask(newTask());
+      assert.ok(await s.store.tasks.getTask(owned.id));
+      assert.equal(await s.store.users.deleteUser('alice'), true);
+      assert.equal(await s.store.tasks.getTask(owned.id), undefined);
+    });
+
+    it(`${dialect}: a read racing writes of the same task never leaves an old row behind`, async (t) => {
+      const s = await setup(t, dialect);
+      for (let i = 0; i < 30; i++) {
+        const task = await s.store.tasks.createTask(newTask());
+        await s.store.tasks.getTask(task.id);
+        // Reads and writes of one task in one turn: whatever order they run in, the next read is current.
+        const [, claimed] = await Promise.all([s.store.tasks.getTask(task.id), s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 + 1 }), s.store.tasks.getTask(task.id)]);
+        assert.equal(claimed[0]?.id, task.id);
+        assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.RUNNING);
+        await Promise.all([s.store.tasks.getTask(task.id), s.store.tasks.setProgress(task.id, 0.5, T0 + 2, 'w', null, null), s.store.tasks.getTask(task.id)]);
+        assert.equal((await s.store.tasks.getTask(task.id))?.progress, 0.5);
+        await Promise.all([s.store.tasks.getTask(task.id), s.store.tasks.finishTask(task.id, 'w', success(T0 + 3)), s.store.tasks.getTask(task.id)]);
+        assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.SUCCESSFUL);
+      }
+    });
+
     it(`${dialect}: createTask and getTask round-trip every field`, async (t) => {
       const { store } = await setup(t, dialect);
       const input = { input: 'Grüße 🌍 "quoted"', list: [1, 2.5, 'three'], nested: { deep: [null, true] } };

@@ -9,25 +9,39 @@ import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
 
 type TaskRow = Selectable<TasksTable>;
 
-/** Task rows read by id (a client polling its task) answered from memory while unchanged; see ReadCache. */
-export type TaskRowCache = ReadCache<number, TaskRow>;
+/** A task read by id, frozen (input and output too), with the size of the row it came from. */
+interface CachedTask {
+  task: Task;
+  weight: number;
+}
 
 /**
- * At most 20 000 rows and 16 Mi characters of their text: a task is kept only while it is worth
- * it, and a store of large inputs cannot grow the server without bound.
+ * Tasks read by id (a client polling its task) answered from memory while unchanged; see
+ * ReadCache. Every caller gets the same frozen Task, so nothing a caller does can reach the next
+ * one, and what is derived from a task once (its JSON, api/task-json.ts) can be kept with it.
+ */
+export type TaskRowCache = ReadCache<number, CachedTask>;
+
+/**
+ * At most 20 000 tasks and 16 Mi characters of their text: a task is kept only while it is
+ * worth it, and a store of large inputs cannot grow the server without bound.
  */
 export function taskRowCache(externalChanges: (() => number) | null): TaskRowCache {
+  return new ReadCache<number, CachedTask>(externalChanges, { maxRows: 20_000, maxWeight: 16 * 2 ** 20, weigh: (c) => c.weight }, (c) => c);
+}
+
+function cachedTask(row: TaskRow): CachedTask {
   const text = (v: string | null) => (v === null ? 0 : v.length);
-  return new ReadCache<number, TaskRow>(
-    externalChanges,
-    {
-      maxRows: 20_000,
-      maxWeight: 16 * 2 ** 20,
-      weigh: (r) => 200 + text(r.input) + text(r.output) + text(r.partial_output) + text(r.error_message) + text(r.user_facing_error) + text(r.webhook_uri),
-    },
-    // Rows hold only strings and numbers, and leave the store only through toTask's new objects.
-    (row) => row,
-  );
+  const weight = 200 + text(row.input) + text(row.output) + text(row.partial_output) + text(row.error_message) + text(row.user_facing_error) + text(row.webhook_uri);
+  return { task: deepFreeze(toTask(row)), weight };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 const idsOf = (rows: { id: number | string }[]): number[] => rows.map((r) => Number(r.id));
@@ -119,8 +133,11 @@ export class KyselyTaskStore implements TaskStore {
 
   async getTask(id: number): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await this.rows.get(id, () => this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst());
-    return row && toTask(row);
+    const cached = await this.rows.get(id, async () => {
+      const row = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && cachedTask(row);
+    });
+    return cached?.task;
   }
 
   async listTasks(filter: TaskFilter): Promise<Task[]> {

@@ -37,6 +37,10 @@ for (const dialect of TEST_DIALECTS) {
       const task = await s.store.tasks.createTask(newTask());
       assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.SCHEDULED);
       assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.SCHEDULED); // asked again
+      // Every caller gets the task frozen, input included: nothing one caller does reaches the next.
+      const read = (await s.store.tasks.getTask(task.id)) as Task;
+      assert.throws(() => Object.assign(read, { status: TASK_STATUS.FAILED }), TypeError);
+      assert.throws(() => Object.assign(read.input, { extra: 1 }), TypeError);
       // Through another connection, as `taskproc` admin commands in their own process would.
       await s.db.updateTable('tasks').set({ custom_id: 'renamed' }).where('id', '=', task.id).execute();
       assert.equal((await s.store.tasks.getTask(task.id))?.customId, 'renamed');

@@ -1,12 +1,18 @@
 import { cannedFrom } from '../lib/ceiling.js';
 import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
 import { Http } from '../lib/http.js';
+import { InsertFloor } from '../lib/insert-floor.js';
 import { SCHED_TYPE } from '../lib/install.js';
 import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
 
 /**
  * schedule: POST schedule as the bench user (Basic auth with an app password) with a ~300-byte
  * input; every 200 is a durable insert. The type is one no worker serves, so the tasks stay queued.
+ *
+ * On SQLite the same rounds also measure the insert floor (bench/lib/insert-floor-server.ts): a
+ * bare server doing nothing but the durable, group-committed insert into the same table. The
+ * distance from the ceiling to the floor is the disk and the table; from the floor to taskproc,
+ * our request path.
  */
 export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   const headers = { ...userHeaders(node.install), 'content-type': 'application/json' };
@@ -14,15 +20,17 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   const http = new Http(node.server.url, headers, 1);
   const real = await http.ok('POST', SCHEDULE, body).finally(() => http.close());
   await ctx.ceiling.setRoutes([cannedFrom('POST', SCHEDULE, real)]);
+  const floor = ctx.dialect === 'sqlite' ? await InsertFloor.start(real.body.toString('utf8')) : null;
   const res = await interleavedLoad(
     ctx,
     `schedule-${ctx.dialect}`,
     [
       { key: 'ceiling', url: ctx.ceiling.url },
       { key: 'taskproc', url: node.server.url },
+      ...(floor ? [{ key: 'floor', url: floor.url }] : []),
     ],
     { method: 'POST', path: SCHEDULE, headers, body, connections: ctx.opts.connections },
-  );
+  ).finally(() => floor?.stop());
   ctx.rows.push({
     scenario: 'schedule',
     dialect: ctx.dialect,
@@ -32,5 +40,25 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
     ceiling: (res.ceiling ?? []).map((r) => r.rps),
     better: 'higher',
     ...(ctx.dialect === 'sqlite' && { target: { on: 'ratio', op: '>=', threshold: 0.5, text: '≥ 50 % of ceiling' } }),
+  });
+  if (!floor) return;
+  const floorValues = (res.floor ?? []).map((r) => r.rps);
+  ctx.rows.push({
+    scenario: 'schedule',
+    dialect: ctx.dialect,
+    measure: 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else',
+    unit: 'req/s',
+    values: floorValues,
+    ceiling: (res.ceiling ?? []).map((r) => r.rps),
+    better: 'higher',
+  });
+  ctx.rows.push({
+    scenario: 'schedule',
+    dialect: ctx.dialect,
+    measure: 'taskproc vs the insert floor (same rounds)',
+    unit: 'req/s',
+    values: (res.taskproc ?? []).map((r) => r.rps),
+    ceiling: floorValues,
+    better: 'higher',
   });
 }

@@ -1,0 +1,59 @@
+/**
+ * The storage floor of `schedule` on SQLite: a bare node:http server that, for every POST, parses
+ * the JSON body and inserts one row into the real `tasks` table (taskproc's own schema, every
+ * index), committing the inserts of one event-loop turn together with `synchronous = FULL` and
+ * answering each request only after its commit, as taskproc does. No auth, no validation, no
+ * framework: what a durable insert alone costs on this machine, measured in the same round as
+ * the ceiling. Run as its own child process by bench/lib/insert-floor.ts; argv[2] is a migrated
+ * taskproc.db, argv[3] the canned answer's body.
+ */
+import http from 'node:http';
+import BetterSqlite3 from 'better-sqlite3';
+
+const [file, answer = '{}'] = process.argv.slice(2);
+if (!file) throw new Error('usage: insert-floor-server <taskproc.db> [answer body]');
+const db = new BetterSqlite3(file);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+const insert = db.prepare(
+  `INSERT INTO tasks (type, status, user_id, app_id, custom_id, input, include_watermark, allow_cleanup, provider_id, attempts, scheduled_at, last_updated, completion_expected_at)
+   VALUES (?, 1, 'bench', ?, ?, ?, 1, 1, 'bench:provider', 0, ?, ?, ?) RETURNING *`,
+);
+
+let group: (() => void)[] | null = null;
+
+function commit(): void {
+  const members = group ?? [];
+  group = null;
+  db.exec('COMMIT');
+  for (const reply of members) reply();
+}
+
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => (body += chunk));
+  req.on('end', () => {
+    const p = JSON.parse(body) as { type: string; appId: string; customId?: string; input: unknown };
+    if (group === null) {
+      group = [];
+      db.exec('BEGIN IMMEDIATE');
+      setImmediate(commit);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    insert.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);
+    group.push(() => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+  });
+});
+server.keepAliveTimeout = 72_000;
+process.on('disconnect', () => {
+  db.close();
+  process.exit(0);
+});
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  process.send?.({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+});

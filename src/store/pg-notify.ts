@@ -9,8 +9,8 @@ import { postgresClientConfig, type PostgresTarget } from './postgres.js';
  */
 export const SCHEDULED_CHANNEL = 'taskproc_scheduled';
 
-/** Notifications waiting for the connection; beyond this they are dropped (the waiters' re-check finds the tasks). */
-const MAX_PENDING_NOTIFIES = 1000;
+/** Distinct types waiting for the connection; beyond this they are dropped (the waiters' re-check finds the tasks). */
+const MAX_QUEUED_TYPES = 1000;
 
 export interface PgScheduledChannelOptions {
   /** Identifies this process in the payload, so it ignores its own notifications. Default: random. */
@@ -37,12 +37,14 @@ export class PgScheduledChannel {
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
-  private pending = 0;
   /**
-   * The connection's NOTIFYs, one after the other: node-postgres queues queries sent while one
-   * runs, but that use is deprecated (a warning on the first schedule, removed in pg 9).
+   * Types scheduled while a NOTIFY was on its way. One query is out at a time (node-postgres
+   * queues queries sent while one runs, but that use is deprecated), and when it returns, the
+   * next one notifies every type that queued up meanwhile: under load one round trip carries the
+   * news of many schedules, and a lone schedule is still sent at once.
    */
-  private sending: Promise<unknown> = Promise.resolve();
+  private readonly queued = new Set<string>();
+  private sending = false;
   /** Connections made so far (1 after start, more after reconnects); tests read it. */
   connects = 0;
 
@@ -71,17 +73,29 @@ export class PgScheduledChannel {
 
   /** Tells the other nodes a task of `type` was scheduled; never throws, never waits. */
   notify(type: string): void {
+    if (this.client === null || this.schema === null || this.queued.size >= MAX_QUEUED_TYPES) return;
+    this.queued.add(type);
+    if (!this.sending) this.sendQueued();
+  }
+
+  private sendQueued(): void {
     const client = this.client;
-    if (client === null || this.schema === null || this.pending >= MAX_PENDING_NOTIFIES) return;
-    this.pending++;
-    const payload = `${this.nodeId} ${this.schema} ${type}`;
-    this.sending = this.sending
-      // Dropped when the connection went away meanwhile: a wake-up is only a hint.
-      .then(() => (this.client === client ? client.query('select pg_notify($1, $2)', [SCHEDULED_CHANNEL, payload]) : undefined))
+    const schema = this.schema;
+    // Dropped when the connection went away meanwhile: a wake-up is only a hint.
+    if (client === null || schema === null || this.queued.size === 0) return void this.queued.clear();
+    const payloads = [...this.queued].map((type) => `${this.nodeId} ${schema} ${type}`);
+    this.queued.clear();
+    this.sending = true;
+    const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+    client
+      .query(`select ${calls}`, [SCHEDULED_CHANNEL, ...payloads])
       .catch(() => {
-        // The connection broke; 'error'/'end' reconnects. This wake-up is lost, the task is not.
+        // The connection broke; 'error'/'end' reconnects. These wake-ups are lost, the tasks are not.
       })
-      .finally(() => this.pending--);
+      .finally(() => {
+        this.sending = false;
+        if (this.queued.size > 0) this.sendQueued();
+      });
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,11 @@ export interface Config {
    * back this long after its last report; the sweeper looks a few times per lease.
    */
   leaseSeconds: number;
+  /**
+   * PostgreSQL: seconds a user or ExApp row read for one request may answer the next ones (0:
+   * read every time). Changes made elsewhere (another node, the admin CLI) show within it.
+   */
+  authCacheSeconds: number;
   /** The built-in offline providers (extractive text, eSpeak speech); on by default. */
   offlineProviders: boolean;
   /** An OpenAI-compatible back end for the simple case (one back end, one model); null: none. */
@@ -92,6 +97,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
   maxWait: { env: 'TASKPROC_MAX_WAIT', flag: 'max-wait', parse: int(0, 3600) },
   leaseSeconds: { env: 'TASKPROC_LEASE_SECONDS', flag: 'lease-seconds', parse: int(1, 86400) },
+  authCacheSeconds: { env: 'TASKPROC_AUTH_CACHE_SECONDS', flag: 'auth-cache-seconds', parse: int(0, 3600) },
   offlineProviders: { env: 'TASKPROC_OFFLINE_PROVIDERS', flag: 'offline-providers', parse: bool },
   openaiBaseUrl: { env: 'TASKPROC_OPENAI_BASE_URL', flag: 'openai-base-url', parse: (raw) => (raw === '' ? null : raw) },
   openaiApiKey: { env: 'TASKPROC_OPENAI_API_KEY', flag: 'openai-api-key', parse: (raw) => (raw === '' ? null : raw) },
@@ -119,6 +125,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   runnerConcurrency: 2,
   maxWait: 30,
   leaseSeconds: 60,
+  authCacheSeconds: 1,
   offlineProviders: true,
   openaiBaseUrl: null,
   openaiApiKey: null,

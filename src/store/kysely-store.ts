@@ -12,6 +12,19 @@ import { KyselyUserStore } from './user-queries.js';
 import { RefuseNulTextPlugin } from './value-guards.js';
 
 /**
+ * How the store may answer repeated reads from memory (store/read-cache.ts): each is a stamp that
+ * moves when rows may have been changed by someone other than this store; null reads every time.
+ */
+export interface StoreFreshness {
+  /** The rows every request reads: the authenticated user, the calling ExApp. */
+  authRows: (() => number) | null;
+  /** Tasks read by id. */
+  tasks: (() => number) | null;
+}
+
+const ALWAYS_READ: StoreFreshness = { authRows: null, tasks: null };
+
+/**
  * The one Store implementation: the same queries on every dialect, differences read from `caps`.
  * `schema` is where the tables live on a database with schemas (null on SQLite); the queries
  * themselves stay unqualified and reach it through the connection's search_path.
@@ -20,18 +33,17 @@ export function createKyselyStore(
   db: Kysely<Database>,
   caps: DialectCapabilities,
   schema: string | null,
-  /** A counter that changes when another connection commits (SQLite's data_version); lets per-request reads of users, ExApps and tasks be cached (store/read-cache.ts). */
-  externalChanges: (() => number) | null = null,
+  freshness: StoreFreshness = ALWAYS_READ,
 ): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
-  const taskRows = taskRowCache(externalChanges);
+  const taskRows = taskRowCache(freshness.tasks);
   return {
     tasks: new KyselyTaskStore(guarded, caps, taskRows),
     // Deleting a user deletes their tasks: it forgets the cached task rows too.
-    users: new KyselyUserStore(guarded, caps, externalChanges, taskRows),
+    users: new KyselyUserStore(guarded, caps, freshness.authRows, taskRows),
     settings: new KyselySettingsStore(guarded),
     files: new KyselyFileStore(guarded, caps),
-    exapps: new KyselyExAppStore(guarded, caps, externalChanges),
+    exapps: new KyselyExAppStore(guarded, caps, freshness.authRows),
     // Unguarded: its only text is generated storage keys, and the NUL check walks every value,
     // which for a chunk means a megabyte of bytes one by one.
     blobs: new KyselyBlobChunkStore(db),

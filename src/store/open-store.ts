@@ -18,7 +18,16 @@ export interface OpenStoreOptions {
   databaseUrl: string | null;
   /** Connections to PostgreSQL this process may hold (default 10); SQLite has one. */
   poolSize?: number;
+  /**
+   * PostgreSQL: how long (seconds) a user or ExApp row read for a request may answer later
+   * requests (default 1; 0 reads it every time). Changes through this process are seen at once;
+   * changes by other nodes or the admin CLI within this time. SQLite needs no such bound: it
+   * learns of every other connection's commit (data_version).
+   */
+  authCacheSeconds?: number;
 }
+
+const DEFAULT_AUTH_CACHE_SECONDS = 1;
 
 const DEFAULT_POOL_SIZE = 10;
 
@@ -32,7 +41,10 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     const target = parsePostgresUrl(url);
     const db = openPostgres(target, { poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE });
     try {
-      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target));
+      const seconds = opts.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS;
+      const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
+      // Tasks are always read: a task another node changed must show at once (a cancel, a result).
+      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target), { authRows, tasks: null });
     } catch (error) {
       await db.destroy();
       throw new Error(`Cannot use the PostgreSQL database: ${(error as Error).message}`, { cause: error });
@@ -44,7 +56,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) });
   // Read straight from the handle, not through Kysely: a pragma would end the open group commit.
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
-  return createKyselyStore(db, SQLITE_CAPABILITIES, null, oncePerTurn(() => dataVersionStmt.get() as number));
+  const changes = oncePerTurn(() => dataVersionStmt.get() as number);
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes });
 }
 
 /**

@@ -100,7 +100,7 @@ export interface TestStore {
  * A store on its own new database: a temp SQLite file, or a fresh schema in the test PostgreSQL
  * database. Use as `const s = await createTestStore(dialect); t.after(s.cleanup)`.
  */
-export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts: { poolSize?: number } = {}): Promise<TestStore> {
+export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts: { poolSize?: number; authCacheSeconds?: number } = {}): Promise<TestStore> {
   const dir = await mkdtemp(join(tmpdir(), 'taskproc-test-'));
   const schema = dialect === 'postgres' ? await createTestSchema() : null;
   const file = schema === null ? join(dir, 'taskproc.db') : null;
@@ -108,7 +108,7 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
   const opened: Store[] = [];
   const handles: Kysely<Database>[] = [];
   const open = async (o: { poolSize?: number } = {}) => {
-    const store = await openStore({ dataDir: dir, databaseUrl, poolSize: o.poolSize ?? opts.poolSize });
+    const store = await openStore({ dataDir: dir, databaseUrl, poolSize: o.poolSize ?? opts.poolSize, authCacheSeconds: opts.authCacheSeconds });
     opened.push(store);
     return store;
   };

@@ -32,8 +32,8 @@ function provider(over: Partial<Omit<ExAppProvider, 'id'>> = {}): Omit<ExAppProv
   };
 }
 
-async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
-  const s = await createTestStore(dialect);
+async function setup(t: TestContext, dialect: TestDialect, authCacheSeconds?: number): Promise<TestStore> {
+  const s = await createTestStore(dialect, { authCacheSeconds });
   t.after(s.cleanup);
   return s;
 }
@@ -41,7 +41,7 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: ExAppStore`, () => {
     it(`${dialect}: getExApp sees at once what this store or another connection changed, and callers get copies`, async (t) => {
-      const s = await setup(t, dialect);
+      const s = await setup(t, dialect, 0);
       await s.store.exapps.createExApp(exApp());
       assert.equal((await s.store.exapps.getExApp('llm2'))?.enabled, true);
       // Disabled through another connection, as `taskproc app:disable` in its own process does.

@@ -29,8 +29,8 @@ function taskFor(userId: string | null): NewTask {
   };
 }
 
-async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
-  const s = await createTestStore(dialect);
+async function setup(t: TestContext, dialect: TestDialect, authCacheSeconds?: number): Promise<TestStore> {
+  const s = await createTestStore(dialect, { authCacheSeconds });
   t.after(s.cleanup);
   return s;
 }
@@ -38,7 +38,8 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: UserStore`, () => {
     it(`${dialect}: getUser sees at once what this store, another connection or another process changed`, async (t) => {
-      const s = await setup(t, dialect);
+      // On PostgreSQL "at once" for other connections needs authCacheSeconds 0; the bounded cache is tested below.
+      const s = await setup(t, dialect, 0);
       await s.store.users.createUser(newUser('u1'));
       assert.equal((await s.store.users.getUser('u1'))?.enabled, true);
       assert.equal((await s.store.users.getUser('u1'))?.enabled, true); // asked again: the same answer
@@ -62,6 +63,24 @@ for (const dialect of TEST_DIALECTS) {
       copy.enabled = false;
       assert.equal((await s.store.users.getUser('u2'))?.enabled, true);
     });
+
+    if (dialect === 'postgres') {
+      it('postgres: with authCacheSeconds, changes through this store show at once, through another connection within that time', async (t) => {
+        const s = await setup(t, dialect, 1);
+        await s.store.users.createUser(newUser('u1'));
+        assert.equal((await s.store.users.getUser('u1'))?.enabled, true);
+        await s.store.users.updateUser('u1', { enabled: false });
+        assert.equal((await s.store.users.getUser('u1'))?.enabled, false, 'this store: at once');
+        await s.store.users.updateUser('u1', { enabled: true });
+        assert.equal((await s.store.users.getUser('u1'))?.enabled, true);
+        const changedAt = Date.now();
+        await s.db.updateTable('users').set({ enabled: 0 }).where('id', '=', 'u1').execute();
+        while ((await s.store.users.getUser('u1'))?.enabled !== false) {
+          assert.ok(Date.now() - changedAt < 1500, 'another connection: within the second');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+    }
 
     it(`${dialect}: createUser and getUser round-trip every field`, async (t) => {
       const { store } = await setup(t, dialect);

@@ -97,7 +97,9 @@ export async function startServer(t: Target, name: string, env: Record<string, s
 }
 
 function startServerOnce(t: Target, name: string, env: Record<string, string>): Promise<ServerHandle> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], {
+  // BENCH_SERVER_NODE_ARGS: node flags for the servers under test only (say, --cpu-prof --cpu-prof-dir=/tmp/prof).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'serve'], {
     cwd: ROOT,
     env: { ...cleanEnv(), ...targetEnv(t), ...SERVE_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import { type Ctx, type Node, mapLimit } from '../lib/context.js';
 import type { Http } from '../lib/http.js';
+import { storeFloor } from '../lib/store-floor.js';
 import { NEXT_BATCH, SCHEDULE, captureWorkerRoutes, claimRequest, claimedIds, clientHttp, resultBody, resultPath, scheduleBody, scheduledId, taskPath, workerHttp } from '../lib/worker-protocol.js';
 
 /** How the pipeline is driven: fixed, so every run sends the same mix. */
@@ -9,6 +10,8 @@ const WORKERS = 4;
 const BATCH = 16;
 const WAIT_SECONDS = 5;
 const RESULTS_IN_FLIGHT = 4;
+/** Tasks per step of the store floor: about what the scenario's 16 schedulers keep in flight. */
+const FLOOR_GROUP = 16;
 
 export interface PipelineRun {
   seconds: number;
@@ -110,7 +113,7 @@ export async function pipelineScenario(ctx: Ctx, node: Node): Promise<void> {
   const warm = Math.max(200, Math.round(n / 10));
   await runPipeline(ctx.ceiling.url, ctx.ceiling.url, node, warm, true);
   await runPipeline(node.server.url, node.server.url, node, warm, false);
-  const out: { ceiling: PipelineRun[]; taskproc: PipelineRun[] } = { ceiling: [], taskproc: [] };
+  const out: { ceiling: PipelineRun[]; taskproc: PipelineRun[]; storeFloor: number[] } = { ceiling: [], taskproc: [], storeFloor: [] };
   for (let round = 0; round < ctx.opts.rounds; round++) {
     const c = await runPipeline(ctx.ceiling.url, ctx.ceiling.url, node, n, true);
     out.ceiling.push(c);
@@ -118,6 +121,9 @@ export async function pipelineScenario(ctx: Ctx, node: Node): Promise<void> {
     const t = await runPipeline(node.server.url, node.server.url, node, n, false);
     out.taskproc.push(t);
     ctx.log(`  pipeline-${ctx.dialect} round ${round + 1} taskproc: ${Math.round(t.tasksPerSecond)} tasks/s ${JSON.stringify(t.requests)}`);
+    const floor = await storeFloor(node.install.target, n, FLOOR_GROUP);
+    out.storeFloor.push(floor);
+    ctx.log(`  pipeline-${ctx.dialect} round ${round + 1} store floor: ${Math.round(floor)} tasks/s`);
   }
   ctx.details[`pipeline-${ctx.dialect}`] = out;
   const target = ctx.dialect === 'sqlite' ? 3000 : 1500;
@@ -130,5 +136,13 @@ export async function pipelineScenario(ctx: Ctx, node: Node): Promise<void> {
     ceiling: out.ceiling.map((r) => r.tasksPerSecond),
     better: 'higher',
     target: { on: 'value', op: '>=', threshold: target, text: `≥ ${target.toLocaleString('en-US')} tasks/s` },
+  });
+  ctx.rows.push({
+    scenario: 'pipeline',
+    dialect: ctx.dialect,
+    measure: `store floor: the same insert, claim, result and read per task through taskproc's store in one process, ${FLOOR_GROUP} at a time, no HTTP (bench/lib/store-floor.ts)`,
+    unit: 'tasks/s',
+    values: out.storeFloor,
+    better: 'higher',
   });
 }

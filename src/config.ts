@@ -34,6 +34,8 @@ export interface Config {
    * read every time). Changes made elsewhere (another node, the admin CLI) show within it.
    */
   authCacheSeconds: number;
+  /** SQLite: how many tasks read by id (polled tasks) are answered from memory while unchanged; 0: none. */
+  taskCacheRows: number;
   /** The built-in offline providers (extractive text, eSpeak speech); on by default. */
   offlineProviders: boolean;
   /** An OpenAI-compatible back end for the simple case (one back end, one model); null: none. */
@@ -98,6 +100,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   maxWait: { env: 'TASKPROC_MAX_WAIT', flag: 'max-wait', parse: int(0, 3600) },
   leaseSeconds: { env: 'TASKPROC_LEASE_SECONDS', flag: 'lease-seconds', parse: int(1, 86400) },
   authCacheSeconds: { env: 'TASKPROC_AUTH_CACHE_SECONDS', flag: 'auth-cache-seconds', parse: int(0, 3600) },
+  taskCacheRows: { env: 'TASKPROC_TASK_CACHE_ROWS', flag: 'task-cache-rows', parse: int(0, 1_000_000) },
   offlineProviders: { env: 'TASKPROC_OFFLINE_PROVIDERS', flag: 'offline-providers', parse: bool },
   openaiBaseUrl: { env: 'TASKPROC_OPENAI_BASE_URL', flag: 'openai-base-url', parse: (raw) => (raw === '' ? null : raw) },
   openaiApiKey: { env: 'TASKPROC_OPENAI_API_KEY', flag: 'openai-api-key', parse: (raw) => (raw === '' ? null : raw) },
@@ -126,6 +129,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxWait: 30,
   leaseSeconds: 60,
   authCacheSeconds: 1,
+  taskCacheRows: 2000,
   offlineProviders: true,
   openaiBaseUrl: null,
   openaiApiKey: null,

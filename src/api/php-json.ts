@@ -27,13 +27,6 @@ export function phpJsonEncode(value: unknown): string {
   return encode(value, 0);
 }
 
-/**
- * Encodings of frozen objects (a cached task's JSON, polled again and again), with the depth they
- * were made at: they cannot change, and reusing one at that depth or shallower fails where the
- * encoding would (it did not).
- */
-const frozenEncodings = new WeakMap<object, { json: string; depth: number }>();
-
 function encode(value: unknown, depth: number): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
@@ -51,17 +44,6 @@ function encode(value: unknown, depth: number): string {
       throw new TypeError(`json_encode: cannot encode a ${typeof value}`);
   }
   if (value instanceof PhpFloat) return phpFloatJson(value.value);
-  if (Object.isFrozen(value)) {
-    const known = frozenEncodings.get(value);
-    if (known !== undefined && depth <= known.depth) return known.json;
-    const json = encodeContainer(value, depth);
-    frozenEncodings.set(value, { json, depth });
-    return json;
-  }
-  return encodeContainer(value, depth);
-}
-
-function encodeContainer(value: object, depth: number): string {
   if (depth >= MAX_DEPTH) throw new RangeError('json_encode: maximum depth exceeded');
   if (Array.isArray(value)) {
     const parts: string[] = [];

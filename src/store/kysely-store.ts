@@ -20,9 +20,11 @@ export interface StoreFreshness {
   authRows: (() => number) | null;
   /** Tasks read by id. */
   tasks: (() => number) | null;
+  /** How many tasks may be kept (0: none). */
+  taskCacheRows: number;
 }
 
-const ALWAYS_READ: StoreFreshness = { authRows: null, tasks: null };
+const ALWAYS_READ: StoreFreshness = { authRows: null, tasks: null, taskCacheRows: 0 };
 
 /**
  * The one Store implementation: the same queries on every dialect, differences read from `caps`.
@@ -36,7 +38,7 @@ export function createKyselyStore(
   freshness: StoreFreshness = ALWAYS_READ,
 ): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
-  const taskRows = taskRowCache(freshness.tasks);
+  const taskRows = taskRowCache(freshness.tasks, freshness.taskCacheRows);
   return {
     tasks: new KyselyTaskStore(guarded, caps, taskRows),
     // Deleting a user deletes their tasks: it forgets the cached task rows too.

@@ -25,9 +25,12 @@ export interface OpenStoreOptions {
    * learns of every other connection's commit (data_version).
    */
   authCacheSeconds?: number;
+  /** SQLite: how many tasks read by id are kept in memory (default 2 000; 0: none). */
+  taskCacheRows?: number;
 }
 
 const DEFAULT_AUTH_CACHE_SECONDS = 1;
+const DEFAULT_TASK_CACHE_ROWS = 2000;
 
 const DEFAULT_POOL_SIZE = 10;
 
@@ -44,7 +47,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       const seconds = opts.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS;
       const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
       // Tasks are always read: a task another node changed must show at once (a cancel, a result).
-      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target), { authRows, tasks: null });
+      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target), { authRows, tasks: null, taskCacheRows: 0 });
     } catch (error) {
       await db.destroy();
       throw new Error(`Cannot use the PostgreSQL database: ${(error as Error).message}`, { cause: error });
@@ -57,7 +60,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   // Read straight from the handle, not through Kysely: a pragma would end the open group commit.
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
   const changes = oncePerTurn(() => dataVersionStmt.get() as number);
-  return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes });
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes, taskCacheRows: opts.taskCacheRows ?? DEFAULT_TASK_CACHE_ROWS });
 }
 
 /**

@@ -129,7 +129,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxWait: 30,
   leaseSeconds: 60,
   authCacheSeconds: 1,
-  taskCacheRows: 2000,
+  taskCacheRows: 0,
   offlineProviders: true,
   openaiBaseUrl: null,
   openaiApiKey: null,

@@ -25,12 +25,12 @@ export interface OpenStoreOptions {
    * learns of every other connection's commit (data_version).
    */
   authCacheSeconds?: number;
-  /** SQLite: how many tasks read by id are kept in memory (default 2 000; 0: none). */
+  /** SQLite: how many tasks read by id are kept in memory (default 0: none). */
   taskCacheRows?: number;
 }
 
 const DEFAULT_AUTH_CACHE_SECONDS = 1;
-const DEFAULT_TASK_CACHE_ROWS = 2000;
+const DEFAULT_TASK_CACHE_ROWS = 0;
 
 const DEFAULT_POOL_SIZE = 10;
 

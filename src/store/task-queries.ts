@@ -26,7 +26,8 @@ export type TaskRowCache = ReadCache<number, CachedTask>;
  * At most `maxRows` tasks and 4 Ki characters of text per row on average: a store of large inputs
  * cannot grow the server without bound. Kept tasks outlive the young generation, so every one
  * that is later dropped is old-space garbage: the server's RSS after a burst of reads grows with
- * the cache (measured: about +35 MiB at 2 000 rows, +50 to +100 MiB at 20 000), hence a small default.
+ * the cache (measured on the million-task store: +35 to +70 MiB at 2 000 rows, +50 to +100 MiB at
+ * 20 000), which is why it is off unless asked for (TASKPROC_TASK_CACHE_ROWS).
  */
 export function taskRowCache(externalChanges: (() => number) | null, maxRows: number): TaskRowCache {
   return new ReadCache<number, CachedTask>(maxRows > 0 ? externalChanges : null, { maxRows, maxWeight: maxRows * 4096, weigh: (c) => c.weight }, (c) => c);

@@ -100,7 +100,7 @@ export interface TestStore {
  * A store on its own new database: a temp SQLite file, or a fresh schema in the test PostgreSQL
  * database. Use as `const s = await createTestStore(dialect); t.after(s.cleanup)`.
  */
-export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts: { poolSize?: number; authCacheSeconds?: number } = {}): Promise<TestStore> {
+export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts: { poolSize?: number; authCacheSeconds?: number; taskCacheRows?: number } = {}): Promise<TestStore> {
   const dir = await mkdtemp(join(tmpdir(), 'taskproc-test-'));
   const schema = dialect === 'postgres' ? await createTestSchema() : null;
   const file = schema === null ? join(dir, 'taskproc.db') : null;
@@ -108,7 +108,7 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
   const opened: Store[] = [];
   const handles: Kysely<Database>[] = [];
   const open = async (o: { poolSize?: number } = {}) => {
-    const store = await openStore({ dataDir: dir, databaseUrl, poolSize: o.poolSize ?? opts.poolSize, authCacheSeconds: opts.authCacheSeconds });
+    const store = await openStore({ dataDir: dir, databaseUrl, poolSize: o.poolSize ?? opts.poolSize, authCacheSeconds: opts.authCacheSeconds, taskCacheRows: opts.taskCacheRows ?? TEST_TASK_CACHE_ROWS });
     opened.push(store);
     return store;
   };
@@ -131,6 +131,9 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
     throw error;
   }
 }
+
+/** The server keeps no tasks by default; store tests turn the cache on, so that they test it. */
+const TEST_TASK_CACHE_ROWS = 1000;
 
 /** 2026-01-01T00:00:00Z in unix seconds: the fixed "now" of store tests. */
 export const T0 = 1_767_225_600;

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { openStore } from '../../src/store/open-store.js';
+import { echoProvider } from '../helpers/providers.js';
+import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
+
+const V2 = '/ocs/v2.php/taskprocessing';
+
+/** TASKPROC_TASK_CACHE_ROWS on: what a polling client sees through the real server stays current. */
+describe('GET task/{id} with the task cache on', () => {
+  let s: TestServer;
+  let alice: TestUser;
+  before(async () => {
+    s = await startServer({ providers: [echoProvider()], config: { runnerConcurrency: 0, taskCacheRows: 100 } });
+    alice = await s.addUser('alice');
+  });
+  after(() => s.close());
+
+  const schedule = async () => {
+    const r = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { type: 'core:text2text', appId: 'app1', input: { input: 'x' } } });
+    assert.equal(r.status, 200, r.text);
+    return r.json.ocs.data.task.id as number;
+  };
+  const status = async (id: number) => {
+    const r = await s.ocs('GET', `${V2}/task/${id}`, { auth: alice.auth });
+    return r.status === 200 ? r.json.ocs.data.task.status : r.status;
+  };
+
+  it('shows a cancel through the API on the next read', async () => {
+    const id = await schedule();
+    assert.equal(await status(id), 'STATUS_SCHEDULED');
+    assert.equal(await status(id), 'STATUS_SCHEDULED');
+    assert.equal((await s.ocs('POST', `${V2}/tasks/${id}/cancel`, { auth: alice.auth })).status, 200);
+    assert.equal(await status(id), 'STATUS_CANCELLED');
+  });
+
+  it('shows a change made through another connection (the admin CLI, another store) on the next read', async () => {
+    const id = await schedule();
+    assert.equal(await status(id), 'STATUS_SCHEDULED');
+    const other = await openStore({ dataDir: s.app.config.dataDir, databaseUrl: s.app.config.databaseUrl });
+    try {
+      assert.equal(await other.tasks.deleteTask(id, { userId: 'alice', anonKey: null }), true);
+    } finally {
+      await other.close();
+    }
+    assert.equal(await status(id), 404);
+  });
+});

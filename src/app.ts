@@ -78,7 +78,7 @@ export interface App {
 export async function createApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize, authCacheSeconds: config.authCacheSeconds, taskCacheRows: config.taskCacheRows });
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize, authCacheSeconds: config.authCacheSeconds, taskCacheRows: config.taskCacheRows, pgPreparedStatements: config.pgPreparedStatements });
   try {
     await store.migrate();
   } catch (err) {

@@ -36,6 +36,8 @@ export interface Config {
   authCacheSeconds: number;
   /** SQLite: how many tasks read by id (polled tasks) are answered from memory while unchanged; 0: none. */
   taskCacheRows: number;
+  /** PostgreSQL: run repeated queries as named prepared statements (off behind a transaction-mode pooler). */
+  pgPreparedStatements: boolean;
   /** The built-in offline providers (extractive text, eSpeak speech); on by default. */
   offlineProviders: boolean;
   /** An OpenAI-compatible back end for the simple case (one back end, one model); null: none. */
@@ -101,6 +103,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
   leaseSeconds: { env: 'TASKPROC_LEASE_SECONDS', flag: 'lease-seconds', parse: int(1, 86400) },
   authCacheSeconds: { env: 'TASKPROC_AUTH_CACHE_SECONDS', flag: 'auth-cache-seconds', parse: int(0, 3600) },
   taskCacheRows: { env: 'TASKPROC_TASK_CACHE_ROWS', flag: 'task-cache-rows', parse: int(0, 1_000_000) },
+  pgPreparedStatements: { env: 'TASKPROC_PG_PREPARED_STATEMENTS', flag: 'pg-prepared-statements', parse: bool },
   offlineProviders: { env: 'TASKPROC_OFFLINE_PROVIDERS', flag: 'offline-providers', parse: bool },
   openaiBaseUrl: { env: 'TASKPROC_OPENAI_BASE_URL', flag: 'openai-base-url', parse: (raw) => (raw === '' ? null : raw) },
   openaiApiKey: { env: 'TASKPROC_OPENAI_API_KEY', flag: 'openai-api-key', parse: (raw) => (raw === '' ? null : raw) },
@@ -130,6 +133,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   leaseSeconds: 60,
   authCacheSeconds: 1,
   taskCacheRows: 0,
+  pgPreparedStatements: true,
   offlineProviders: true,
   openaiBaseUrl: null,
   openaiApiKey: null,

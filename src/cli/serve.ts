@@ -6,6 +6,7 @@ import { builtinProviders } from '../providers/builtin.js';
 export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--db-pool-size N] [--redis-url URL]
                       [--admin-password PW] [--body-limit BYTES] [--max-upload BYTES] [--runner-concurrency N]
                       [--max-wait SECONDS] [--lease-seconds N] [--auth-cache-seconds N] [--task-cache-rows N]
+                      [--pg-prepared-statements true|false]
                       [--offline-providers true|false] [--openai-base-url URL]
                       [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]
                       [--log-level L] [--trust-proxy true|false] [--file-storage disk|database]

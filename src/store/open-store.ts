@@ -27,6 +27,8 @@ export interface OpenStoreOptions {
   authCacheSeconds?: number;
   /** SQLite: how many tasks read by id are kept in memory (default 0: none). */
   taskCacheRows?: number;
+  /** PostgreSQL: named prepared statements for repeated queries (default true; see pg-prepared.ts). */
+  pgPreparedStatements?: boolean;
 }
 
 const DEFAULT_AUTH_CACHE_SECONDS = 1;
@@ -42,7 +44,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.databaseUrl;
   if (url !== null && /^postgres(ql)?:\/\//.test(url)) {
     const target = parsePostgresUrl(url);
-    const db = openPostgres(target, { poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE });
+    const db = openPostgres(target, { poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE, preparedStatements: opts.pgPreparedStatements ?? true });
     try {
       const seconds = opts.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS;
       const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;

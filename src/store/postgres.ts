@@ -11,10 +11,13 @@ import {
   type TableMetadata,
 } from 'kysely';
 import type { Database } from './database.js';
+import { prepareOnConnect, StatementNames } from './pg-prepared.js';
 
 export interface PostgresOptions {
   /** Most connections this process holds at once (TASKPROC_DB_POOL_SIZE). */
   poolSize: number;
+  /** Named prepared statements for repeated queries (pg-prepared.ts; TASKPROC_PG_PREPARED_STATEMENTS); default true. */
+  preparedStatements?: boolean;
 }
 
 /** A `postgres://` URL taken apart: what node-postgres gets, and the schema the tables live in. */
@@ -80,6 +83,7 @@ export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kys
   // client is idle: without this listener that second report would crash the process. The pool
   // discards the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
+  if (opts.preparedStatements ?? true) prepareOnConnect(pool, new StatementNames());
   return new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
 }
 

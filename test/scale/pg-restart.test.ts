@@ -157,6 +157,12 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
     );
     // During the outage: 503 with the envelope and Retry-After, for users and workers alike.
     for (const { what, r } of duringOutage) {
+      if (what === 'task types' && r.status === 200) {
+        // Needs no query when the user row (TASKPROC_AUTH_CACHE_SECONDS), the settings and the
+        // providers were all read within the last second: a right answer from memory is fine.
+        assert.ok(r.json?.ocs?.data?.types?.[ECHO.type], `task types from memory: ${r.text}`);
+        continue;
+      }
       assert.equal(r.status, 503, `${what} while PostgreSQL was down: ${r.status} ${r.text}`);
       assert.equal(r.json?.ocs?.meta?.statuscode, 503, `${what}: the OCS envelope`);
       assert.equal(r.json.ocs.data.message, 'The database is not reachable; try again shortly', `${what}: ${r.text}`);

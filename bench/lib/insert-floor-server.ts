@@ -4,11 +4,12 @@
  * index), committing the inserts of one event-loop turn together with `synchronous = FULL` and
  * answering each request only after its commit, as taskproc does. No auth, no validation, no
  * framework: what a durable insert alone costs on this machine, measured in the same round as
- * the ceiling. Run as its own child process by bench/lib/insert-floor.ts; argv[2] is a migrated
+ * the ceiling. Run as its own child process by bench/lib/floor-server.ts; argv[2] is a migrated
  * taskproc.db, argv[3] the canned answer's body.
  */
 import http from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';
+import { serveAsFloor } from './floor-child.js';
 
 const [file, answer = '{}'] = process.argv.slice(2);
 if (!file) throw new Error('usage: insert-floor-server <taskproc.db> [answer body]');
@@ -48,12 +49,4 @@ const server = http.createServer((req, res) => {
     });
   });
 });
-server.keepAliveTimeout = 72_000;
-process.on('disconnect', () => {
-  db.close();
-  process.exit(0);
-});
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.send?.({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-});
+serveAsFloor(server, () => db.close());

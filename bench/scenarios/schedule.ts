@@ -1,7 +1,7 @@
 import { cannedFrom } from '../lib/ceiling.js';
 import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
 import { Http } from '../lib/http.js';
-import { InsertFloor } from '../lib/insert-floor.js';
+import { FloorServer } from '../lib/floor-server.js';
 import { SCHED_TYPE } from '../lib/install.js';
 import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
 
@@ -20,7 +20,7 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   const http = new Http(node.server.url, headers, 1);
   const real = await http.ok('POST', SCHEDULE, body).finally(() => http.close());
   await ctx.ceiling.setRoutes([cannedFrom('POST', SCHEDULE, real)]);
-  const floor = ctx.dialect === 'sqlite' ? await InsertFloor.start(real.body.toString('utf8')) : null;
+  const floor = ctx.dialect === 'sqlite' ? await FloorServer.insert(real.body.toString('utf8')) : null;
   const res = await interleavedLoad(
     ctx,
     `schedule-${ctx.dialect}`,

@@ -1,0 +1,50 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, ROOT } from './server.js';
+
+/**
+ * A floor server in its own child process: the insert floor (insert-floor-server.ts) on a fresh,
+ * migrated SQLite store of its own, or the read floor (read-floor-server.ts) on the store taskproc
+ * is serving.
+ */
+export class FloorServer {
+  private constructor(
+    private readonly child: ChildProcess,
+    /** A directory of the floor's own, removed at stop; null when it reads another's store. */
+    private readonly dir: string | null,
+    readonly url: string,
+  ) {}
+
+  static async insert(answer: string): Promise<FloorServer> {
+    const dir = await mkdtemp(join(tmpdir(), 'taskproc-bench-floor-'));
+    await cli({ dataDir: dir, databaseUrl: null }, ['migrate']);
+    return FloorServer.fork('insert-floor-server.ts', [join(dir, 'taskproc.db'), answer], dir);
+  }
+
+  /** Reads from `dataDir`'s taskproc.db (read-only) while taskproc serves it. */
+  static read(dataDir: string, answer: string): Promise<FloorServer> {
+    return FloorServer.fork('read-floor-server.ts', [join(dataDir, 'taskproc.db'), answer], null);
+  }
+
+  private static fork(script: string, args: string[], dir: string | null): Promise<FloorServer> {
+    const child = fork(join(ROOT, 'bench', 'lib', script), args, {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+      child.once('message', (msg: { port: number }) => resolve(new FloorServer(child, dir, `http://127.0.0.1:${msg.port}`)));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.child.removeAllListeners('exit');
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.disconnect();
+    await exited;
+    if (this.dir !== null) await rm(this.dir, { recursive: true, force: true });
+  }
+}

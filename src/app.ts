@@ -78,7 +78,17 @@ export interface App {
 export async function createApp(opts: AppOptions): Promise<App> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, poolSize: config.dbPoolSize, authCacheSeconds: config.authCacheSeconds, taskCacheRows: config.taskCacheRows, pgPreparedStatements: config.pgPreparedStatements });
+  // The store may warn before the server's logger exists (while migrating); it goes there once it does.
+  let warn = (message: string) => console.warn(`taskproc: ${message}`);
+  const store = await openStore({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    poolSize: config.dbPoolSize,
+    authCacheSeconds: config.authCacheSeconds,
+    taskCacheRows: config.taskCacheRows,
+    pgPreparedStatements: config.pgPreparedStatements,
+    warn: (message) => warn(message),
+  });
   try {
     await store.migrate();
   } catch (err) {
@@ -147,6 +157,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }),
   });
   const log = server.log;
+  warn = (message) => log.warn(message);
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
   const webhooks = new WebhookSender({ ...DEFAULT_WEBHOOK_OPTIONS, ...opts.webhook, log, appApiTarget: appApiWebhookTarget(store.exapps, config, log) });
   // Cancel and every result end a task; deletes do not call webhooks (upstream neither).

@@ -29,6 +29,8 @@ export interface OpenStoreOptions {
   taskCacheRows?: number;
   /** PostgreSQL: named prepared statements for repeated queries (default true; see pg-prepared.ts). */
   pgPreparedStatements?: boolean;
+  /** Where the store reports what an operator should know but that fails no request. */
+  warn?: (message: string) => void;
 }
 
 const DEFAULT_AUTH_CACHE_SECONDS = 1;
@@ -44,7 +46,14 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.databaseUrl;
   if (url !== null && /^postgres(ql)?:\/\//.test(url)) {
     const target = parsePostgresUrl(url);
-    const db = openPostgres(target, { poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE, preparedStatements: opts.pgPreparedStatements ?? true });
+    const db = openPostgres(target, {
+      poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE,
+      preparedStatements: opts.pgPreparedStatements ?? true,
+      onPreparedStatementsLost: () =>
+        opts.warn?.(
+          'PostgreSQL lost prepared statements (a connection pooler in transaction mode?): running every statement unnamed from now on; set TASKPROC_PG_PREPARED_STATEMENTS=false to skip trying',
+        ),
+    });
     try {
       const seconds = opts.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS;
       const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;

@@ -21,16 +21,23 @@ import type pg from 'pg';
  * node-postgres keeps, per connection, which names it has parsed (and forgets a name whose Parse
  * failed), so a new connection after a restart of PostgreSQL prepares again on first use.
  * Connection poolers in transaction mode (PgBouncer before 1.21) hand each statement to any
- * server connection, where the name may not exist: TASKPROC_PG_PREPARED_STATEMENTS=false.
+ * server connection, where the name may not exist: TASKPROC_PG_PREPARED_STATEMENTS=false. Should
+ * PostgreSQL answer that a name does not exist anyway, names are given up for good in this
+ * process, the caller is told once (`onLost`), and the statement runs again unnamed: nothing ran
+ * the first time, as the name failed before execution.
  */
 const MAX_NAMED = 500;
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
+/** invalid_sql_statement_name: "prepared statement … does not exist". */
+const NO_SUCH_STATEMENT = '26000';
 
 export class StatementNames {
   private readonly names = new Map<string, string>();
+  private lost = false;
 
   /** The name for this SQL text, or null when it is to run unnamed. */
   nameFor(text: string): string | null {
+    if (this.lost) return null;
     const known = this.names.get(text);
     if (known !== undefined) return known;
     if (this.names.size >= MAX_NAMED || text.includes('*') || !PREPARABLE.test(text)) return null;
@@ -38,19 +45,32 @@ export class StatementNames {
     this.names.set(text, name);
     return name;
   }
+
+  /** Names no longer hold on this database: every statement runs unnamed from now on. Whether this is news. */
+  giveUp(): boolean {
+    const news = !this.lost;
+    this.lost = true;
+    return news;
+  }
 }
 
 type QueryFn = (config: unknown, values?: unknown, callback?: unknown) => unknown;
 
 /** Makes every connection the pool opens run `client.query(text, values)` as a named statement where `names` allows. */
-export function prepareOnConnect(pool: pg.Pool, names: StatementNames): void {
+export function prepareOnConnect(pool: pg.Pool, names: StatementNames, onLost: () => void): void {
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as QueryFn;
     const named: QueryFn = (config, values, callback) => {
       // Kysely's form: SQL text and an array of values, answered by a promise.
       if (typeof config === 'string' && Array.isArray(values) && callback === undefined) {
         const name = names.nameFor(config);
-        if (name !== null) return query({ name, text: config, values });
+        if (name !== null) {
+          return (query({ name, text: config, values }) as Promise<unknown>).catch((error: unknown) => {
+            if ((error as { code?: unknown }).code !== NO_SUCH_STATEMENT) throw error;
+            if (names.giveUp()) onLost();
+            return query(config, values);
+          });
+        }
       }
       return query(config, values, callback);
     };

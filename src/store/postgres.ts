@@ -18,6 +18,8 @@ export interface PostgresOptions {
   poolSize: number;
   /** Named prepared statements for repeated queries (pg-prepared.ts; TASKPROC_PG_PREPARED_STATEMENTS); default true. */
   preparedStatements?: boolean;
+  /** Told once if PostgreSQL loses prepared statements (a pooler in transaction mode): they are off from then on. */
+  onPreparedStatementsLost?: () => void;
 }
 
 /** A `postgres://` URL taken apart: what node-postgres gets, and the schema the tables live in. */
@@ -83,7 +85,7 @@ export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kys
   // client is idle: without this listener that second report would crash the process. The pool
   // discards the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
-  if (opts.preparedStatements ?? true) prepareOnConnect(pool, new StatementNames());
+  if (opts.preparedStatements ?? true) prepareOnConnect(pool, new StatementNames(), opts.onPreparedStatementsLost ?? (() => {}));
   return new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
 }
 

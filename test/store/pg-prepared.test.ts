@@ -35,13 +35,26 @@ describe('pg-prepared: which statements get a name', () => {
     assert.equal(names.nameFor('select "id" from "tasks" where "id" = 0'), null);
     assert.equal(names.nameFor('select "id" from "tasks" where "id" in (7)'), given[7]);
   });
+
+  it('after giving up, names nothing, not even texts it named before; giving up is news once', () => {
+    const names = new StatementNames();
+    const text = 'select "id" from "tasks" where "id" = $1';
+    assert.notEqual(names.nameFor(text), null);
+    assert.equal(names.giveUp(), true);
+    assert.equal(names.giveUp(), false);
+    assert.equal(names.nameFor(text), null);
+  });
 });
 
 if (TEST_DIALECTS.includes('postgres')) {
   /** A store on one connection, and the Kysely it runs on, to ask that very connection what it has prepared. */
-  async function oneConnectionStore(t: TestContext, preparedStatements: boolean): Promise<{ store: Store; db: Kysely<Database>; schema: string; url: string }> {
+  async function oneConnectionStore(
+    t: TestContext,
+    preparedStatements: boolean,
+    onPreparedStatementsLost?: () => void,
+  ): Promise<{ store: Store; db: Kysely<Database>; schema: string; url: string }> {
     const schema = await createTestSchema();
-    const db = openPostgres(parsePostgresUrl(schema.url), { poolSize: 1, preparedStatements });
+    const db = openPostgres(parsePostgresUrl(schema.url), { poolSize: 1, preparedStatements, onPreparedStatementsLost });
     t.after(async () => {
       await db.destroy();
       await schema.drop();
@@ -93,6 +106,19 @@ if (TEST_DIALECTS.includes('postgres')) {
     it('postgres: with TASKPROC_PG_PREPARED_STATEMENTS off, nothing is prepared', async (t) => {
       const { store, db } = await oneConnectionStore(t, false);
       await lifeOfATask(store, 'one');
+      assert.deepEqual(await preparedOnThisConnection(db), []);
+    });
+
+    it('postgres: statements the server lost (a pooler in transaction mode) run again unnamed, and names stop, with one warning', async (t) => {
+      let warnings = 0;
+      const { store, db } = await oneConnectionStore(t, true, () => warnings++);
+      await lifeOfATask(store, 'before');
+      assert.ok((await preparedOnThisConnection(db)).length > 0);
+      // What a pooler does when the next statement lands on another server connection.
+      await sql`deallocate all`.execute(db);
+      await lifeOfATask(store, 'after');
+      await lifeOfATask(store, 'again');
+      assert.equal(warnings, 1);
       assert.deepEqual(await preparedOnThisConnection(db), []);
     });
 

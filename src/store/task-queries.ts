@@ -159,11 +159,40 @@ class CompiledOnce {
   }
 }
 
+/**
+ * CompiledOnce for a query whose SQL takes a few forms (the number of task types of a claim, a
+ * condition present or not): one compiled SQL per form, named by `shape`. Past MAX_SHAPES forms
+ * (a caller sending ever new numbers of types) it compiles each call, as Kysely would.
+ */
+class CompiledByShape {
+  private static readonly MAX_SHAPES = 64;
+  private readonly shapes = new Map<string, CompiledOnce>();
+
+  constructor(private readonly name: string) {}
+
+  query(shape: string, parameters: readonly unknown[], build: () => Compilable): CompiledQuery {
+    let once = this.shapes.get(shape);
+    if (once === undefined) {
+      if (this.shapes.size >= CompiledByShape.MAX_SHAPES) {
+        const compiled = build().compile();
+        refuseNulParameters(compiled.parameters);
+        return compiled;
+      }
+      once = new CompiledOnce(`${this.name} (${shape})`);
+      this.shapes.set(shape, once);
+    }
+    return once.query(parameters, build);
+  }
+}
+
 export class KyselyTaskStore implements TaskStore {
   /** The insert behind every schedule: building it through Kysely cost a tenth of the request. */
   private readonly insert = new CompiledOnce('The tasks insert');
   /** The read behind every poll of a task (when not cached). */
   private readonly byId = new CompiledOnce('The task read');
+  /** A worker's claim, per number of types; and its result. Built by Kysely each time, they cost a tenth of a task's store time. */
+  private readonly claim = new CompiledByShape('The claim');
+  private readonly finish = new CompiledByShape('The result update');
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -273,31 +302,45 @@ export class KyselyTaskStore implements TaskStore {
       return this.db.selectFrom(branch.as(`t${i}`)).select(`t${i}.id as id`);
     };
     const types = [...new Set(req.types)];
-    let union = oldestOf(types[0] as string, 0);
-    for (let i = 1; i < types.length; i++) union = union.unionAll(oldestOf(types[i] as string, i));
-    const candidates = this.db.selectFrom(union.as('queued')).select('queued.id').orderBy('queued.id').limit(req.limit);
-    // The candidates are a MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may plan the IN
-    // as a nested-loop semi-join that re-runs the subquery for every row of the outer scan, and
-    // each re-run, skipping the rows this very statement has just locked, hands out `limit` more
-    // (a claim of 1 took every scheduled task of the type). A CTE runs once. Rows a branch locked
-    // but the final LIMIT dropped are unlocked when the statement ends.
-    // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
-    const claim = this.db
-      .with((cte) => cte('candidates').materialized(), () => candidates)
-      .updateTable('tasks')
-      .set((eb) => ({
-        status: TASK_STATUS.RUNNING,
-        lease_owner: req.leaseOwner,
-        lease_expires_at: req.leaseExpiresAt,
-        last_updated: req.now,
-        attempts: eb('attempts', '+', 1),
-        ...(req.startedAt !== undefined && { started_at: req.startedAt }),
-      }))
-      .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
-      // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
-      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
-      .returning(TASK_COLUMNS);
-    const rows = await this.rows.changing(() => claim.execute(), idsOf);
+    const build = () => {
+      let union = oldestOf(types[0] as string, 0);
+      for (let i = 1; i < types.length; i++) union = union.unionAll(oldestOf(types[i] as string, i));
+      const candidates = this.db.selectFrom(union.as('queued')).select('queued.id').orderBy('queued.id').limit(req.limit);
+      // The candidates are a MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may plan the IN
+      // as a nested-loop semi-join that re-runs the subquery for every row of the outer scan, and
+      // each re-run, skipping the rows this very statement has just locked, hands out `limit` more
+      // (a claim of 1 took every scheduled task of the type). A CTE runs once. Rows a branch locked
+      // but the final LIMIT dropped are unlocked when the statement ends.
+      // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
+      return this.db
+        .with((cte) => cte('candidates').materialized(), () => candidates)
+        .updateTable('tasks')
+        .set((eb) => ({
+          status: TASK_STATUS.RUNNING,
+          lease_owner: req.leaseOwner,
+          lease_expires_at: req.leaseExpiresAt,
+          last_updated: req.now,
+          attempts: eb('attempts', '+', 1),
+          ...(req.startedAt !== undefined && { started_at: req.startedAt }),
+        }))
+        .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
+        // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
+        .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+        .returning(TASK_COLUMNS);
+    };
+    // In the compiled order: each branch's type and limit, the final limit, then the SET values.
+    const parameters = [
+      ...types.flatMap((type) => [type, req.limit]),
+      req.limit,
+      TASK_STATUS.RUNNING,
+      req.leaseOwner,
+      req.leaseExpiresAt,
+      req.now,
+      1,
+      ...(req.startedAt !== undefined ? [req.startedAt] : []),
+    ];
+    const compiled = this.claim.query(`${types.length} types${req.startedAt !== undefined ? ', started' : ''}`, parameters, build);
+    const rows = await this.rows.changing(async () => (await this.db.executeQuery<TaskRow>(compiled)).rows, idsOf);
     return rows.map(toTask).sort((a, b) => a.id - b.id);
   }
 
@@ -404,23 +447,29 @@ export class KyselyTaskStore implements TaskStore {
 
   async finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
-    let query = this.db
-      .updateTable('tasks')
-      .set({
-        status: result.status,
-        output: result.output === null ? null : JSON.stringify(result.output),
-        // Kept, not refused: a worker's message with a NUL in it must not leave its task running.
-        error_message: result.errorMessage === null ? null : storableText(result.errorMessage),
-        user_facing_error: result.userFacingErrorMessage === null ? null : storableText(result.userFacingErrorMessage),
-        progress: result.progress,
-        ended_at: result.now,
-        last_updated: result.now,
-        ...LEASE_CLEARED,
-      })
-      .where('id', '=', id)
-      .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING));
-    if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
-    const row = await this.rows.changing(() => query.returning(TASK_COLUMNS).executeTakeFirst(), oneId(id));
+    const values = {
+      status: result.status,
+      output: result.output === null ? null : JSON.stringify(result.output),
+      // Kept, not refused: a worker's message with a NUL in it must not leave its task running.
+      error_message: result.errorMessage === null ? null : storableText(result.errorMessage),
+      user_facing_error: result.userFacingErrorMessage === null ? null : storableText(result.userFacingErrorMessage),
+      progress: result.progress,
+      ended_at: result.now,
+      last_updated: result.now,
+      ...LEASE_CLEARED,
+    };
+    // The SET values in key order, then the id, then the lease owner when it is checked.
+    const parameters = [...Object.values(values), id, ...(leaseOwner !== null ? [leaseOwner] : [])];
+    const compiled = this.finish.query(leaseOwner !== null ? 'by its lease owner' : 'by anyone', parameters, () => {
+      let query = this.db
+        .updateTable('tasks')
+        .set(values)
+        .where('id', '=', id)
+        .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING));
+      if (leaseOwner !== null) query = query.where('lease_owner', '=', leaseOwner);
+      return query.returning(TASK_COLUMNS);
+    });
+    const row = await this.rows.changing(async () => (await this.db.executeQuery<TaskRow>(compiled)).rows[0], oneId(id));
     return row && toTask(row);
   }
 

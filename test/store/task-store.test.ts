@@ -346,6 +346,28 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal((await store.tasks.getTask(cancelled.id))?.status, TASK_STATUS.CANCELLED);
     });
 
+    it(`${dialect}: claims and results compiled once run with each call's own values`, async (t) => {
+      // The claim's and the result's SQL is compiled on first use per form and then run with new
+      // values: the second and third calls must bind theirs, not the first call's.
+      const s = await setup(t, dialect);
+      const ids = [];
+      for (let i = 0; i < 6; i++) ids.push((await s.store.tasks.createTask(newTask({ type: i % 2 === 0 ? 'core:text2text' : 'core:text2image' }))).id);
+      const first = await s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w1', leaseExpiresAt: T0 + 100, now: T0 + 10 });
+      const second = await s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 2, leaseOwner: 'w2', leaseExpiresAt: T0 + 200, now: T0 + 20 });
+      const third = await s.store.tasks.claimTasks({ types: ['core:text2image'], limit: 3, leaseOwner: 'w3', leaseExpiresAt: T0 + 300, now: T0 + 30, startedAt: T0 + 31 });
+      assert.deepEqual(first.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts, x.startedAt]), [[ids[0], 'w1', T0 + 100, T0 + 10, 1, null]]);
+      assert.deepEqual(second.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts]), [ids[2], ids[4]].map((id) => [id, 'w2', T0 + 200, T0 + 20, 1]));
+      assert.deepEqual(third.map((x) => [x.id, x.leaseOwner, x.startedAt]), [ids[1], ids[3], ids[5]].map((id) => [id, 'w3', T0 + 31]));
+      const done = await s.store.tasks.finishTask(ids[0] as number, 'w1', success(T0 + 40, { output: 'one' }));
+      const wrongOwner = await s.store.tasks.finishTask(ids[2] as number, 'w1', success(T0 + 41));
+      const failed = await s.store.tasks.finishTask(ids[2] as number, 'w2', { status: TASK_STATUS.FAILED, output: null, errorMessage: 'boom', userFacingErrorMessage: 'Sorry', progress: null, now: T0 + 42 });
+      const byAnyone = await s.store.tasks.finishTask(ids[4] as number, null, success(T0 + 43, { output: 'three' }));
+      assert.deepEqual([done?.output, done?.endedAt, done?.leaseOwner], [{ output: 'one' }, T0 + 40, null]);
+      assert.equal(wrongOwner, undefined);
+      assert.deepEqual([failed?.status, failed?.errorMessage, failed?.userFacingErrorMessage, failed?.endedAt], [TASK_STATUS.FAILED, 'boom', 'Sorry', T0 + 42]);
+      assert.deepEqual([byAnyone?.output, byAnyone?.endedAt], [{ output: 'three' }, T0 + 43]);
+    });
+
     it(`${dialect}: setProgress needs a RUNNING task and the lease owner when one is given`, async (t) => {
       const { store } = await setup(t, dialect);
       const scheduled = await store.tasks.createTask(newTask({ type: 'idle' }));

@@ -156,7 +156,7 @@ export class TaskService {
   }
 
   /** The provider chosen at schedule time; if it is gone, the type's shapes alone. */
-  providerInfoOf(task: Task): ProviderInfo {
+  providerInfoOf(task: Pick<Task, 'type' | 'providerId'>): ProviderInfo {
     return this.deps.providers.get(task.providerId ?? '')?.info ?? providerInfo({ id: '', name: '', taskType: task.type });
   }
 

@@ -23,6 +23,8 @@ const BATCH_OUTPUT_CAP_BYTES = 50 * 1024 * 1024;
 const MAX_BATCH_SIZE = 1000;
 /** A parked long-poll looks again this often, for tasks that another process scheduled or a sweeper re-queued. */
 const RECHECK_MS = 1000;
+/** Claimed tasks whose type and provider this node remembers for their result (oldest dropped first). */
+const CLAIMED_FACTS_MAX = 10_000;
 
 /** A claimed task and the provider (the type's preferred one) it was claimed for. */
 export interface ClaimedTask {
@@ -71,6 +73,9 @@ export interface WorkerServiceDeps {
 /** The lease owner of an ExApp's claims; progress, files and results must come under it. */
 const exAppLeaseOwner = (appId: string): string => `exapp:${appId}`;
 
+/** What never changes about a task and is all an output's validation needs. */
+type TaskFacts = Pick<Task, 'id' | 'type' | 'providerId'>;
+
 /**
  * The worker side of the API (API.md §4.4, SEMANTICS.md §5–§7) for ExApps, without HTTP.
  * Stricter than upstream where upstream lets tasks go wrong: a claim is a lease held by the
@@ -79,6 +84,13 @@ const exAppLeaseOwner = (appId: string): string => `exapp:${appId}`;
  */
 export class WorkerService {
   private readonly closing = new AbortController();
+  /**
+   * The type and provider of tasks claimed through this node, until their result: a successful
+   * result then needs no read of the task before its conditional update (one query of four per
+   * task on PostgreSQL). Both are fixed when the task is scheduled. A result through another node,
+   * or after this one forgot, reads the task first as before.
+   */
+  private readonly claimedFacts = new Map<number, TaskFacts>();
 
   constructor(private readonly deps: WorkerServiceDeps) {}
 
@@ -178,6 +190,12 @@ export class WorkerService {
    * worker's) is refused with `lease_mismatch` and left as it is.
    */
   async result(appId: string, taskId: number, r: WorkerResult): Promise<Task> {
+    const facts = this.claimedFacts.get(taskId);
+    this.claimedFacts.delete(taskId);
+    // An output for a task claimed here: validate it, then the update checks status and lease in
+    // one statement. If it finds the task changed, afterLostRace answers as the path below would:
+    // the final task unchanged, else lease_mismatch with the reason.
+    if (facts !== undefined && r.errorMessage === null && r.output !== null) return this.finishWithOutput(facts, appId, r.output);
     const task = await this.load(taskId);
     if (isFinal(task.status)) return task;
     this.checkLease(task, appId);
@@ -195,7 +213,13 @@ export class WorkerService {
     // Upstream only touches lastUpdated (and fires the webhook) here; a result without either
     // field changes nothing, so we leave the task alone and fire nothing.
     if (r.output === null) return task;
-    const checked = await this.checkOutput(task, r.output);
+    return this.finishWithOutput(task, appId, r.output);
+  }
+
+  /** An output validated against the task's type and provider, then the task finished with it, or failed for it. */
+  private async finishWithOutput(task: TaskFacts, appId: string, output: TaskIO): Promise<Task> {
+    const now = this.now();
+    const checked = await this.checkOutput(task, output);
     if (checked.ok) {
       return this.finish(task, appId, { status: TASK_STATUS.SUCCESSFUL, output: checked.output, errorMessage: null, userFacingErrorMessage: null, progress: 1, now });
     }
@@ -210,7 +234,7 @@ export class WorkerService {
     // Cancelled meanwhile: the result no longer matters, and the answer is the cancelled task.
     if (failed.status !== TASK_STATUS.FAILED) return failed;
     // The uploads can never be reached now: the failed task has no output.
-    await this.deps.files.deleteTaskFiles([taskId]);
+    await this.deps.files.deleteTaskFiles([task.id]);
     throw new DomainError('validation_failed', `The output is invalid, so the task was marked as failed: ${checked.reason}`);
   }
 
@@ -286,7 +310,13 @@ export class WorkerService {
       leaseExpiresAt: now + lease,
       now,
     });
+    for (const task of tasks) this.rememberClaimed(task);
     return tasks.map((task) => ({ task, providerId: (eligible.get(task.type) as RegisteredProvider).info.id }));
+  }
+
+  private rememberClaimed(task: Task): void {
+    if (this.claimedFacts.size >= CLAIMED_FACTS_MAX) this.claimedFacts.delete(this.claimedFacts.keys().next().value as number);
+    this.claimedFacts.set(task.id, { id: task.id, type: task.type, providerId: task.providerId });
   }
 
   /**
@@ -338,14 +368,14 @@ export class WorkerService {
     throw new DomainError('lease_mismatch', "The task is not running under this ExApp's lease");
   }
 
-  private async finish(task: Task, appId: string, result: TaskResult): Promise<Task> {
+  private async finish(task: TaskFacts, appId: string, result: TaskResult): Promise<Task> {
     const done = await this.deps.tasks.finishTask(task.id, exAppLeaseOwner(appId), result);
     if (!done) return this.afterLostRace(task.id, appId);
     this.deps.events.ended(done);
     return done;
   }
 
-  private async checkOutput(task: Task, output: TaskIO): Promise<{ ok: true; output: TaskIO } | { ok: false; stored: string; reason: string }> {
+  private async checkOutput(task: TaskFacts, output: TaskIO): Promise<{ ok: true; output: TaskIO } | { ok: false; stored: string; reason: string }> {
     const type = this.deps.taskTypes.get(task.type);
     if (!type) return { ok: false, stored: OUTPUT_VALIDATION_FAILED, reason: `the task type "${task.type}" is no longer registered` };
     const provider = this.deps.service.providerInfoOf(task);

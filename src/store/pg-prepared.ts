@@ -21,15 +21,19 @@ import type pg from 'pg';
  * node-postgres keeps, per connection, which names it has parsed (and forgets a name whose Parse
  * failed), so a new connection after a restart of PostgreSQL prepares again on first use.
  * Connection poolers in transaction mode (PgBouncer before 1.21) hand each statement to any
- * server connection, where the name may not exist: TASKPROC_PG_PREPARED_STATEMENTS=false. Should
- * PostgreSQL answer that a name does not exist anyway, names are given up for good in this
- * process, the caller is told once (`onLost`), and the statement runs again unnamed: nothing ran
- * the first time, as the name failed before execution.
+ * server connection, where the name may not exist, or exist already from another client:
+ * TASKPROC_PG_PREPARED_STATEMENTS=false. Should PostgreSQL answer either anyway, names are given
+ * up for good in this process, the caller is told once (`onLost`), and the statement runs again
+ * unnamed: nothing ran the first time, as the name failed before execution.
  */
 const MAX_NAMED = 500;
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i;
-/** invalid_sql_statement_name: "prepared statement … does not exist". */
-const NO_SUCH_STATEMENT = '26000';
+/**
+ * What a server connection says when names do not hold on it, both before anything ran: 26000
+ * "prepared statement … does not exist" (the Parse went to another connection), 42P05 "prepared
+ * statement … already exists" (another client's Parse of the same name reached this one).
+ */
+const NAMES_DO_NOT_HOLD = new Set(['26000', '42P05']);
 
 export class StatementNames {
   private readonly names = new Map<string, string>();
@@ -66,7 +70,7 @@ export function prepareOnConnect(pool: pg.Pool, names: StatementNames, onLost: (
         const name = names.nameFor(config);
         if (name !== null) {
           return (query({ name, text: config, values }) as Promise<unknown>).catch((error: unknown) => {
-            if ((error as { code?: unknown }).code !== NO_SUCH_STATEMENT) throw error;
+            if (!NAMES_DO_NOT_HOLD.has((error as { code?: string }).code ?? '')) throw error;
             if (names.giveUp()) onLost();
             return query(config, values);
           });

@@ -122,6 +122,21 @@ if (TEST_DIALECTS.includes('postgres')) {
       assert.deepEqual(await preparedOnThisConnection(db), []);
     });
 
+    it('postgres: a name another client already prepared on the connection (a shared pooler connection) also makes names stop, with one warning', async (t) => {
+      // Migrated through a pool of its own, so that the store's first names are still unused.
+      const { url } = await oneConnectionStore(t, false);
+      let warnings = 0;
+      const db = openPostgres(parsePostgresUrl(url), { poolSize: 1, preparedStatements: true, onPreparedStatementsLost: () => warnings++ });
+      t.after(() => db.destroy());
+      const store = createKyselyStore(db, POSTGRES_CAPABILITIES, parsePostgresUrl(url).schema);
+      // What another client's Parse leaves on a server connection a pooler hands around.
+      await sql`prepare taskproc_1 as select 1`.execute(db);
+      await lifeOfATask(store, 'shared');
+      await lifeOfATask(store, 'again');
+      assert.equal(warnings, 1);
+      assert.deepEqual((await preparedOnThisConnection(db)).map((r) => r.name), ['taskproc_1']);
+    });
+
     it('postgres: a column added by another node after the statements were prepared breaks nothing', async (t) => {
       const { store, url } = await oneConnectionStore(t, true);
       await lifeOfATask(store, 'before');

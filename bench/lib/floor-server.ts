@@ -2,6 +2,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Ctx } from './context.js';
+import type { LoadResult } from './load.js';
 import { cli, ROOT } from './server.js';
 
 /**
@@ -47,4 +49,15 @@ export class FloorServer {
     await exited;
     if (this.dir !== null) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The two rows a floor adds to its scenario, from the same rounds: the floor against the ceiling
+ * (what the database work costs), and taskproc against the floor (what our request path costs).
+ */
+export function pushFloorRows(ctx: Ctx, scenario: string, floorMeasure: string, res: Record<string, LoadResult[]>): void {
+  const rps = (key: string) => (res[key] ?? []).map((r) => r.rps);
+  const common = { scenario, dialect: ctx.dialect, unit: 'req/s', better: 'higher' } as const;
+  ctx.rows.push({ ...common, measure: floorMeasure, values: rps('floor'), ceiling: rps('ceiling') });
+  ctx.rows.push({ ...common, measure: `taskproc vs the ${floorMeasure.split(':')[0]} (same rounds)`, values: rps('taskproc'), ceiling: rps('floor') });
 }

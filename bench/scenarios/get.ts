@@ -1,6 +1,6 @@
 import { cannedFrom } from '../lib/ceiling.js';
 import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
-import { FloorServer } from '../lib/floor-server.js';
+import { FloorServer, pushFloorRows } from '../lib/floor-server.js';
 import { Http } from '../lib/http.js';
 import { taskPath } from '../lib/worker-protocol.js';
 
@@ -38,24 +38,5 @@ export async function getScenario(ctx: Ctx, big: Node): Promise<void> {
     better: 'higher',
     target: { on: 'ratio', op: '>=', threshold: 0.6, text: '≥ 60 % of ceiling' },
   });
-  if (!floor) return;
-  const floorValues = (res.floor ?? []).map((r) => r.rps);
-  ctx.rows.push({
-    scenario: 'get',
-    dialect: ctx.dialect,
-    measure: 'read floor: bare node:http + the same read by id from the same SQLite file (row JSON-encoded, same answer bytes), nothing else',
-    unit: 'req/s',
-    values: floorValues,
-    ceiling: (res.ceiling ?? []).map((r) => r.rps),
-    better: 'higher',
-  });
-  ctx.rows.push({
-    scenario: 'get',
-    dialect: ctx.dialect,
-    measure: 'taskproc vs the read floor (same rounds)',
-    unit: 'req/s',
-    values: (res.taskproc ?? []).map((r) => r.rps),
-    ceiling: floorValues,
-    better: 'higher',
-  });
+  if (floor) pushFloorRows(ctx, 'get', 'read floor: bare node:http + the same read by id from the same SQLite file (row JSON-encoded, same answer bytes), nothing else', res);
 }

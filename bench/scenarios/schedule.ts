@@ -1,7 +1,7 @@
 import { cannedFrom } from '../lib/ceiling.js';
 import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
 import { Http } from '../lib/http.js';
-import { FloorServer } from '../lib/floor-server.js';
+import { FloorServer, pushFloorRows } from '../lib/floor-server.js';
 import { SCHED_TYPE } from '../lib/install.js';
 import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
 
@@ -41,24 +41,5 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
     better: 'higher',
     ...(ctx.dialect === 'sqlite' && { target: { on: 'ratio', op: '>=', threshold: 0.5, text: '≥ 50 % of ceiling' } }),
   });
-  if (!floor) return;
-  const floorValues = (res.floor ?? []).map((r) => r.rps);
-  ctx.rows.push({
-    scenario: 'schedule',
-    dialect: ctx.dialect,
-    measure: 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else',
-    unit: 'req/s',
-    values: floorValues,
-    ceiling: (res.ceiling ?? []).map((r) => r.rps),
-    better: 'higher',
-  });
-  ctx.rows.push({
-    scenario: 'schedule',
-    dialect: ctx.dialect,
-    measure: 'taskproc vs the insert floor (same rounds)',
-    unit: 'req/s',
-    values: (res.taskproc ?? []).map((r) => r.rps),
-    ceiling: floorValues,
-    better: 'higher',
-  });
+  if (floor) pushFloorRows(ctx, 'schedule', 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else', res);
 }

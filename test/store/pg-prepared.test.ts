@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
+import { buildConfig, ConfigError } from '../../src/config.js';
 import { TASK_STATUS } from '../../src/core/task.js';
 import type { Database } from '../../src/store/database.js';
 import { POSTGRES_CAPABILITIES } from '../../src/store/dialects.js';
@@ -43,6 +44,15 @@ describe('pg-prepared: which statements get a name', () => {
     assert.equal(names.giveUp(), true);
     assert.equal(names.giveUp(), false);
     assert.equal(names.nameFor(text), null);
+  });
+});
+
+describe('pg-prepared: the setting', () => {
+  it('is on unless TASKPROC_PG_PREPARED_STATEMENTS or --pg-prepared-statements says false; the flag wins', () => {
+    assert.equal(buildConfig({}, {}).pgPreparedStatements, true);
+    assert.equal(buildConfig({}, { TASKPROC_PG_PREPARED_STATEMENTS: 'false' }).pgPreparedStatements, false);
+    assert.equal(buildConfig({ 'pg-prepared-statements': 'true' }, { TASKPROC_PG_PREPARED_STATEMENTS: 'false' }).pgPreparedStatements, true);
+    assert.throws(() => buildConfig({}, { TASKPROC_PG_PREPARED_STATEMENTS: 'maybe' }), (error: unknown) => error instanceof ConfigError && /TASKPROC_PG_PREPARED_STATEMENTS/.test(error.message));
   });
 });
 

@@ -132,7 +132,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   maxWait: 30,
   leaseSeconds: 60,
   authCacheSeconds: 1,
-  taskCacheRows: 0,
+  taskCacheRows: 10_000,
   pgPreparedStatements: true,
   offlineProviders: true,
   openaiBaseUrl: null,

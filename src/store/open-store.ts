@@ -25,7 +25,7 @@ export interface OpenStoreOptions {
    * learns of every other connection's commit (data_version).
    */
   authCacheSeconds?: number;
-  /** SQLite: how many tasks read by id are kept in memory (default 0: none). */
+  /** SQLite: how many tasks read by id are kept in memory (default 10 000; 0: none). */
   taskCacheRows?: number;
   /** PostgreSQL: named prepared statements for repeated queries (default true; see pg-prepared.ts). */
   pgPreparedStatements?: boolean;
@@ -34,7 +34,7 @@ export interface OpenStoreOptions {
 }
 
 const DEFAULT_AUTH_CACHE_SECONDS = 1;
-const DEFAULT_TASK_CACHE_ROWS = 0;
+const DEFAULT_TASK_CACHE_ROWS = 10_000;
 
 const DEFAULT_POOL_SIZE = 10;
 

@@ -1,17 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { buildConfig, ConfigError } from '../../src/config.js';
 import { openStore } from '../../src/store/open-store.js';
 import { echoProvider } from '../helpers/providers.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
 
-/** TASKPROC_TASK_CACHE_ROWS on: what a polling client sees through the real server stays current. */
-describe('GET task/{id} with the task cache on', () => {
+describe('TASKPROC_TASK_CACHE_ROWS', () => {
+  it('is 10 000 unless the environment or --task-cache-rows says otherwise (0 turns it off); the flag wins', () => {
+    assert.equal(buildConfig({}, {}).taskCacheRows, 10_000);
+    assert.equal(buildConfig({}, { TASKPROC_TASK_CACHE_ROWS: '0' }).taskCacheRows, 0);
+    assert.equal(buildConfig({ 'task-cache-rows': '50' }, { TASKPROC_TASK_CACHE_ROWS: '0' }).taskCacheRows, 50);
+    assert.throws(() => buildConfig({}, { TASKPROC_TASK_CACHE_ROWS: 'many' }), (error: unknown) => error instanceof ConfigError && /TASKPROC_TASK_CACHE_ROWS/.test(error.message));
+  });
+});
+
+/** The task cache, on by default: what a polling client sees through the real server stays current. */
+describe('GET task/{id} with the task cache (default settings)', () => {
   let s: TestServer;
   let alice: TestUser;
   before(async () => {
-    s = await startServer({ providers: [echoProvider()], config: { runnerConcurrency: 0, taskCacheRows: 100 } });
+    s = await startServer({ providers: [echoProvider()], config: { runnerConcurrency: 0 } });
     alice = await s.addUser('alice');
   });
   after(() => s.close());

@@ -1,8 +1,8 @@
 /**
  * The storage floor of `schedule` on SQLite: a bare node:http server that, for every POST, parses
  * the JSON body and inserts one row into the real `tasks` table (taskproc's own schema, every
- * index), committing the inserts of one event-loop turn together with `synchronous = FULL` and
- * answering each request only after its commit, as taskproc does. No auth, no validation, no
+ * index), committing the inserts of two event-loop turns together with `synchronous = FULL` and
+ * answering each request only after its commit, as taskproc does (src/store/sqlite-driver.ts). No auth, no validation, no
  * framework: what a durable insert alone costs on this machine, measured in the same round as
  * the ceiling. Run as its own child process by bench/lib/floor-server.ts; argv[2] is a migrated
  * taskproc.db, argv[3] the canned answer's body.
@@ -39,7 +39,7 @@ const server = http.createServer((req, res) => {
     if (group === null) {
       group = [];
       db.exec('BEGIN IMMEDIATE');
-      setImmediate(commit);
+      setImmediate(() => setImmediate(commit));
     }
     const now = Math.floor(Date.now() / 1000);
     insert.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);

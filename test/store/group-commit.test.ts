@@ -40,6 +40,22 @@ test('writes of one turn commit together, and each caller hears back only once i
   assert.deepEqual(seenAtResolve, [['a', 'b', 'c'], ['a', 'b', 'c'], ['a', 'b', 'c']]);
 });
 
+test('a write of the next turn joins the open group: nobody hears back before the one commit of both', async (t) => {
+  const { db, committedNames } = await open(t);
+  const seenAtResolve: string[][] = [];
+  const first = insert(db, 'first').then(() => seenAtResolve.push(committedNames()));
+  // The next event-loop turn (when the requests answered by the previous commit arrive): the
+  // first setImmediate runs before the driver's end-of-turn check, the second after it.
+  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(committedNames(), [], 'the first write is not committed after one turn');
+  const second = insert(db, 'second').then(() => seenAtResolve.push(committedNames()));
+  await Promise.all([first, second]);
+  assert.deepEqual(seenAtResolve, [
+    ['first', 'second'],
+    ['first', 'second'],
+  ]);
+});
+
 test('a failing statement fails alone; the rest of its group commits', async (t) => {
   const { db, committedNames } = await open(t);
   await insert(db, 'taken');

@@ -2,9 +2,9 @@
  * The storage floor of `schedule` on SQLite: a bare node:http server that, for every POST, parses
  * the JSON body and inserts one row into the real `tasks` table (taskproc's own schema, every
  * index), committing the inserts of two event-loop turns together with `synchronous = FULL` and
- * answering each request only after its commit, as taskproc does (src/store/sqlite-driver.ts). No auth, no validation, no
- * framework: what a durable insert alone costs on this machine, measured in the same round as
- * the ceiling. Run as its own child process by bench/lib/floor-server.ts; argv[2] is a migrated
+ * answering each request only after its commit, as taskproc does (src/store/sqlite-driver.ts).
+ * No auth, no validation, no framework: what a durable insert alone costs on this machine,
+ * measured in the same round as the ceiling. Run as its own child process by bench/lib/floor-server.ts; argv[2] is a migrated
  * taskproc.db, argv[3] the canned answer's body.
  */
 import http from 'node:http';

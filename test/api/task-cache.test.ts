@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { buildConfig, ConfigError } from '../../src/config.js';
-import { openStore } from '../../src/store/open-store.js';
 import { echoProvider } from '../helpers/providers.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 
 const V2 = '/ocs/v2.php/taskprocessing';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const OPEN_STORE = fileURLToPath(new URL('../../src/store/open-store.ts', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 describe('TASKPROC_TASK_CACHE_ROWS', () => {
   it('is 10 000 unless the environment or --task-cache-rows says otherwise (0 turns it off); the flag wins', () => {
@@ -44,15 +49,20 @@ describe('GET task/{id} with the task cache (default settings)', () => {
     assert.equal(await status(id), 'STATUS_CANCELLED');
   });
 
-  it('shows a change made through another connection (the admin CLI, another store) on the next read', async () => {
+  it('shows a change made by another process (the admin CLI, another store) on the next read', async () => {
     const id = await schedule();
     assert.equal(await status(id), 'STATUS_SCHEDULED');
-    const other = await openStore({ dataDir: s.app.config.dataDir, databaseUrl: s.app.config.databaseUrl });
-    try {
-      assert.equal(await other.tasks.deleteTask(id, { userId: 'alice', anonKey: null }), true);
-    } finally {
-      await other.close();
-    }
+    // In another process, as the admin CLI would be: a second SQLite connection in this one would
+    // wait synchronously for the server's write lock and so block the very event loop that must
+    // commit to release it.
+    const script = `
+      const { openStore } = await import(${JSON.stringify(OPEN_STORE)});
+      const store = await openStore(JSON.parse(process.argv[1]));
+      const deleted = await store.tasks.deleteTask(${id}, { userId: 'alice', anonKey: null });
+      await store.close();
+      if (!deleted) process.exit(3);`;
+    const target = JSON.stringify({ dataDir: s.app.config.dataDir, databaseUrl: s.app.config.databaseUrl });
+    await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, target], { cwd: ROOT });
     assert.equal(await status(id), 404);
   });
 });

@@ -4,8 +4,8 @@
  * index), committing the inserts of two event-loop turns together with `synchronous = FULL` and
  * answering each request only after its commit, as taskproc does (src/store/sqlite-driver.ts).
  * No auth, no validation, no framework: what a durable insert alone costs on this machine,
- * measured in the same round as the ceiling. Run as its own child process by bench/lib/floor-server.ts; argv[2] is a migrated
- * taskproc.db, argv[3] the canned answer's body.
+ * measured in the same round as the ceiling. Run as its own child process by
+ * bench/lib/floor-server.ts; argv[2] is a migrated taskproc.db, argv[3] the canned answer's body.
  */
 import http from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Kysely } from 'kysely';
+import { DEFAULTS } from '../config.js';
 import type { Database } from './database.js';
 import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './dialects.js';
 import { createKyselyStore } from './kysely-store.js';
@@ -33,29 +34,26 @@ export interface OpenStoreOptions {
   warn?: (message: string) => void;
 }
 
-const DEFAULT_AUTH_CACHE_SECONDS = 1;
-const DEFAULT_TASK_CACHE_ROWS = 10_000;
-
-const DEFAULT_POOL_SIZE = 10;
-
 /**
- * Opens the store without migrating it; call `migrate()` before serving. PostgreSQL is asked
- * one question at once, so a wrong URL or an unreachable server fails here, at start.
+ * Opens the store without migrating it; call `migrate()` before serving. Options left out take
+ * the server's defaults (DEFAULTS in config.ts), so the CLI and the server open the store alike.
+ * PostgreSQL is asked one question at once, so a wrong URL or an unreachable server fails here,
+ * at start.
  */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.databaseUrl;
   if (url !== null && /^postgres(ql)?:\/\//.test(url)) {
     const target = parsePostgresUrl(url);
     const db = openPostgres(target, {
-      poolSize: opts.poolSize ?? DEFAULT_POOL_SIZE,
-      preparedStatements: opts.pgPreparedStatements ?? true,
+      poolSize: opts.poolSize ?? DEFAULTS.dbPoolSize,
+      preparedStatements: opts.pgPreparedStatements ?? DEFAULTS.pgPreparedStatements,
       onPreparedStatementsLost: () =>
         opts.warn?.(
           'PostgreSQL lost prepared statements (a connection pooler in transaction mode?): running every statement unnamed from now on; set TASKPROC_PG_PREPARED_STATEMENTS=false to skip trying',
         ),
     });
     try {
-      const seconds = opts.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS;
+      const seconds = opts.authCacheSeconds ?? DEFAULTS.authCacheSeconds;
       const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
       // Tasks are always read: a task another node changed must show at once (a cancel, a result).
       return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target), { authRows, tasks: null, taskCacheRows: 0 });
@@ -71,7 +69,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   // Read straight from the handle, not through Kysely: a pragma would end the open group commit.
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
   const changes = oncePerTurn(() => dataVersionStmt.get() as number);
-  return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes, taskCacheRows: opts.taskCacheRows ?? DEFAULT_TASK_CACHE_ROWS });
+  return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes, taskCacheRows: opts.taskCacheRows ?? DEFAULTS.taskCacheRows });
 }
 
 /**

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { DomainError } from '../core/errors.js';
 import type { ExApp, ExAppStore, User, UserStore } from '../store/store.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { constantTimeEqual } from './passwords.js';
+import { sha256Hex } from './sha256.js';
 
 export interface AppApiIdentity {
   app: ExApp;
@@ -24,7 +24,7 @@ export function hasAppApiHeaders(h: Headers): boolean {
 
 /** The hash an ExApp secret is kept under; secrets are long random strings, so sha-256 suffices. */
 export function secretHash(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return sha256Hex(secret);
 }
 
 /**

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { unixSeconds } from '../core/clock.js';
 import { DomainError, notLoggedIn } from '../core/errors.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { User, UserStore } from '../store/store.js';
 import { tokenHash, verifyPassword } from './passwords.js';
+import { sha256Hex } from './sha256.js';
 
 interface CacheEntry {
   userId: string;
@@ -33,7 +33,7 @@ export class Authenticator {
 
   /** Resolves an Authorization header to an enabled user, or throws not_logged_in / login_throttled. */
   async authenticate(authorization: string, ip: string): Promise<User> {
-    const key = createHash('sha256').update(authorization).digest('hex');
+    const key = sha256Hex(authorization);
     const cached = this.cache.get(key);
     if (cached && this.clock.nowMs() - cached.verifiedAt < CACHE_TTL_MS) {
       const user = await this.users.getUser(cached.userId);
@@ -85,5 +85,5 @@ function splitOnce(s: string, sep: string): [string, string] {
 
 /** The hash an anonymous caller's session cookie is stored under. */
 export function anonKeyOf(cookie: string): string {
-  return createHash('sha256').update(`anon:${cookie}`).digest('hex');
+  return sha256Hex(`anon:${cookie}`);
 }

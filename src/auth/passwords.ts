@@ -1,5 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
+import { sha256Hex } from './sha256.js';
 
 /** argon2id with the library's defaults (m=64 MiB, t=3, p=4): slow on purpose; the auth cache keeps it off the hot path. */
 export function hashPassword(password: string): Promise<string> {
@@ -30,7 +31,7 @@ export function randomToken(length = 72): string {
 
 /** App passwords are long random strings, so a fast hash is enough to keep them unreadable at rest. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256Hex(token);
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {

@@ -69,6 +69,29 @@ export function parsePhpQuery(qs: string): Params {
   return out;
 }
 
+/** How many distinct query strings cachedQueryParser keeps, and the longest it keeps. */
+const QUERY_CACHE_MAX = 256;
+const QUERY_CACHE_KEY_MAX = 256;
+
+/**
+ * parsePhpQuery for URL query strings, remembering the last few hundred: clients send the same
+ * few over and over (`format=json`), and parsing one took about 1 µs of every GET. Only flat
+ * ones are kept (every value a string, no arrays), so a frozen object shared between requests is
+ * safe. Past QUERY_CACHE_MAX the cache starts over, so odd query strings cost only a parse.
+ */
+export function cachedQueryParser(): (qs: string) => Params {
+  const cache = new Map<string, Params>();
+  return (qs) => {
+    const known = cache.get(qs);
+    if (known !== undefined) return known;
+    const parsed = parsePhpQuery(qs);
+    if (qs.length > QUERY_CACHE_KEY_MAX || !Object.values(parsed).every((v) => typeof v === 'string')) return parsed;
+    if (cache.size >= QUERY_CACHE_MAX) cache.clear();
+    cache.set(qs, Object.freeze(parsed));
+    return parsed;
+  };
+}
+
 /** php_register_variable_ex: split `base[i1][i2]…` and store the value at that path. */
 function registerVariable(root: PhpArray, rawName: string, value: string): void {
   const name = rawName.replace(/^ +/, '');

@@ -2,7 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { DomainError } from '../core/errors.js';
 import { chooseFormat, type OcsFormat, type OcsVersion, renderOcs, ROUTE_NOT_FOUND_MESSAGE } from './ocs.js';
 import { ocsHandler, type OcsRoute, type OcsRouteDeps, send, sendError } from './ocs-route.js';
-import { parsePhpQuery } from './php-params.js';
+import { cachedQueryParser, parsePhpQuery } from './php-params.js';
 import { parseJsonBody } from './request-body.js';
 
 export interface ServerOptions extends OcsRouteDeps {
@@ -19,7 +19,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logger: opts.logger,
     bodyLimit: opts.bodyLimit,
     trustProxy: opts.trustProxy,
-    routerOptions: { querystringParser: (qs: string) => parsePhpQuery(qs), maxParamLength: 500 },
+    routerOptions: { querystringParser: cachedQueryParser(), maxParamLength: 500 },
     // Request ids come from the client's X-Request-Id when there is one, which eases tracing.
     requestIdHeader: 'x-request-id',
     // Idle keep-alive connections close with the server; busy ones get app.close()'s grace period.

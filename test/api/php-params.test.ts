@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   arrayParam,
   boolParam,
+  cachedQueryParser,
   floatParam,
   intParam,
   mergeParams,
@@ -262,5 +263,34 @@ describe('phpIntCast', () => {
       ['1e999', 0],
     ];
     for (const [raw, expected] of cases) assert.equal(phpIntCast(raw), expected, raw);
+  });
+});
+
+describe('cachedQueryParser', () => {
+  const strings = ['format=json', 'format=json', 'a=1&b=2&a=3', 'x', '', 'a%5B0%5D=p&a%5B1%5D=q', 'a[]=p&a[]=q', 'n.a me=1', 'q=%E2%82%AC+1'];
+
+  it('answers as parsePhpQuery does, the first time and the next', () => {
+    const parse = cachedQueryParser();
+    for (const qs of [...strings, ...strings]) assert.deepEqual(parse(qs), parsePhpQuery(qs), qs);
+  });
+
+  it('shares only flat answers, frozen; arrays are parsed afresh every time', () => {
+    const parse = cachedQueryParser();
+    const flat = parse('format=json&customId=x');
+    assert.equal(parse('format=json&customId=x'), flat);
+    assert.equal(Object.isFrozen(flat), true);
+    for (const qs of ['a[]=p', 'a%5B%5D=p']) {
+      const first = parse(qs) as { a: string[] };
+      first.a.push('changed');
+      assert.deepEqual(parse(qs), { a: ['p'] }, qs);
+    }
+  });
+
+  it('answers right past its size, and keeps no long query string', () => {
+    const parse = cachedQueryParser();
+    for (let i = 0; i < 1000; i++) assert.deepEqual(parse(`id=${i}`), { id: String(i) });
+    const long = `x=${'y'.repeat(300)}`;
+    assert.notEqual(parse(long), parse(long), 'a long query string is not kept');
+    assert.deepEqual(parse(long), parsePhpQuery(long));
   });
 });

@@ -27,6 +27,20 @@ export function phpJsonEncode(value: unknown): string {
   return encode(value, 0);
 }
 
+/** The JSON of values marked with encodeOnce, and the depth it was encoded at; null until first encoded. */
+const remembered = new WeakMap<object, { json: string; depth: number } | null>();
+
+/**
+ * Marks an object (frozen here) whose JSON the encoder keeps after the first encoding and reuses.
+ * For values that never change and are encoded again and again: a cached task's JSON form, which
+ * every GET of that task encodes (its encoding was the largest piece of our own work on a cache
+ * hit). The caller vouches that nothing below `value` changes either.
+ */
+export function encodeOnce<T extends object>(value: T): T {
+  remembered.set(Object.freeze(value), null);
+  return value;
+}
+
 function encode(value: unknown, depth: number): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
@@ -54,6 +68,16 @@ function encode(value: unknown, depth: number): string {
     return `${out}]`;
   }
   if (!isPlainObject(value)) throw new TypeError('json_encode: only arrays and plain objects can be encoded');
+  const known = remembered.get(value);
+  if (known === undefined) return encodeObject(value, depth);
+  // An encoding that fitted under MAX_DEPTH at one depth fits at any shallower one.
+  if (known !== null && depth <= known.depth) return known.json;
+  const json = encodeObject(value, depth);
+  if (known === null) remembered.set(value, { json, depth });
+  return json;
+}
+
+function encodeObject(value: Record<string, unknown>, depth: number): string {
   const keys = Object.keys(value);
   let out = '{';
   for (let i = 0; i < keys.length; i++) {

@@ -1,4 +1,5 @@
 import type { Shape, ShapeDescriptor, ShapeTypeName } from './shapes.js';
+import { deepFreeze } from './deep-freeze.js';
 
 /**
  * What a task type declares: its id, English name and description, and the mandatory slots.
@@ -326,13 +327,6 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
   },
 ]);
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
-}
 
 /**
  * The task types known to the server: the core catalogue plus custom types that ExApps register.

@@ -6,6 +6,7 @@ import type { DialectCapabilities } from './dialects.js';
 import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
 import { ReadCache } from './read-cache.js';
 import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 
 /**
  * The columns a Task is made of, named rather than `*`: a statement PostgreSQL has prepared
@@ -80,13 +81,6 @@ function cachedTask(row: TaskRow): CachedTask {
   return { task: deepFreeze(structuredClone(toTask(row))), weight };
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 const idsOf = (rows: { id: number | string }[]): number[] => rows.map((r) => Number(r.id));
 const oneId = (id: number) => () => [id];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PhpFloat, phpFloatString, phpJsonEncode, phpStringCast } from '../../src/api/php-json.js';
+import { encodeOnce, PhpFloat, phpFloatString, phpJsonEncode, phpStringCast } from '../../src/api/php-json.js';
 
 describe('phpJsonEncode (json_encode with JSON_HEX_TAG)', () => {
   it('writes no whitespace and keeps key order', () => {
@@ -139,5 +139,44 @@ describe('phpStringCast', () => {
     assert.equal(phpStringCast(new PhpFloat(1e15)), '1.0E+15');
     assert.equal(phpStringCast(1e15), '1000000000000000');
     assert.equal(phpStringCast('x'), 'x');
+  });
+});
+
+describe('encodeOnce (remembered encodings)', () => {
+  const nested = (value: unknown, levels: number): unknown => {
+    let out = value;
+    for (let i = 0; i < levels; i++) out = [out];
+    return out;
+  };
+
+  it('encodes a remembered object as it encodes a fresh copy, every time and wherever it sits', () => {
+    const data = { id: 7, text: 'a/<b>', list: [1, new PhpFloat(0.5)], empty: [] };
+    const expected = phpJsonEncode(structuredClone({ ...data, list: [1, 0.5] }));
+    const kept = encodeOnce({ ...data });
+    assert.equal(Object.isFrozen(kept), true);
+    assert.equal(phpJsonEncode(kept), expected);
+    assert.equal(phpJsonEncode(kept), expected);
+    assert.equal(phpJsonEncode({ ocs: { data: { task: kept } } }), `{"ocs":{"data":{"task":${expected}}}}`);
+    assert.equal(phpJsonEncode([kept, kept]), `[${expected},${expected}]`);
+  });
+
+  it('still fails past the depth limit when first encoded nearer the top', () => {
+    const fresh = () => ({ inner: nested(1, 10) });
+    // The deepest wrapping a fresh copy survives: the kept object must fail exactly where it fails.
+    const encodes = (levels: number) => {
+      try {
+        phpJsonEncode(nested(fresh(), levels));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let fits = 0;
+    while (encodes(fits + 1)) fits++;
+    assert.equal(fits, 501);
+    const kept = encodeOnce(fresh());
+    assert.equal(phpJsonEncode(kept), `{"inner":${'['.repeat(10)}1${']'.repeat(10)}}`);
+    assert.doesNotThrow(() => phpJsonEncode(nested(kept, fits)));
+    assert.throws(() => phpJsonEncode(nested(kept, fits + 1)), RangeError);
   });
 });

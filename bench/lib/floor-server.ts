@@ -19,10 +19,11 @@ export class FloorServer {
     readonly url: string,
   ) {}
 
-  static async insert(answer: string): Promise<FloorServer> {
+  /** `table`: the real `tasks` table, or a table of one text column (see insert-floor-server.ts). */
+  static async insert(answer: string, table: 'tasks' | 'one-column' = 'tasks'): Promise<FloorServer> {
     const dir = await mkdtemp(join(tmpdir(), 'taskproc-bench-floor-'));
     await cli({ dataDir: dir, databaseUrl: null }, ['migrate']);
-    return FloorServer.fork('insert-floor-server.ts', [join(dir, 'taskproc.db'), answer], dir);
+    return FloorServer.fork('insert-floor-server.ts', [join(dir, 'taskproc.db'), answer, table], dir);
   }
 
   /** Reads from `dataDir`'s taskproc.db (read-only) while taskproc serves it. */

@@ -6,20 +6,27 @@
  * No auth, no validation, no framework: what a durable insert alone costs on this machine,
  * measured in the same round as the ceiling. Run as its own child process by
  * bench/lib/floor-server.ts; argv[2] is a migrated taskproc.db, argv[3] the canned answer's body.
+ *
+ * With argv[4] = 'one-column' it inserts the input's JSON into a table of its own with only an
+ * integer key and that text, and nothing else changes: what the same durable group commit reaches
+ * when the row and its indexes cost next to nothing, which bounds what any server on this disk can
+ * answer at this concurrency without weakening what a 200 means.
  */
 import http from 'node:http';
 import BetterSqlite3 from 'better-sqlite3';
 import { serveAsFloor } from './floor-child.js';
 
-const [file, answer = '{}'] = process.argv.slice(2);
-if (!file) throw new Error('usage: insert-floor-server <taskproc.db> [answer body]');
+const [file, answer = '{}', table = 'tasks'] = process.argv.slice(2);
+if (!file || (table !== 'tasks' && table !== 'one-column')) throw new Error('usage: insert-floor-server <taskproc.db> [answer body] [tasks|one-column]');
 const db = new BetterSqlite3(file);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
-const insert = db.prepare(
+db.exec('CREATE TABLE IF NOT EXISTS bench_one_column (id INTEGER PRIMARY KEY, input TEXT NOT NULL)');
+const insertTask = db.prepare(
   `INSERT INTO tasks (type, status, user_id, app_id, custom_id, input, include_watermark, allow_cleanup, provider_id, attempts, scheduled_at, last_updated, completion_expected_at)
    VALUES (?, 1, 'bench', ?, ?, ?, 1, 1, 'bench:provider', 0, ?, ?, ?) RETURNING *`,
 );
+const insertOneColumn = db.prepare('INSERT INTO bench_one_column (input) VALUES (?) RETURNING *');
 
 let group: (() => void)[] | null = null;
 
@@ -42,7 +49,8 @@ const server = http.createServer((req, res) => {
       setImmediate(() => setImmediate(commit));
     }
     const now = Math.floor(Date.now() / 1000);
-    insert.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);
+    if (table === 'tasks') insertTask.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);
+    else insertOneColumn.all(JSON.stringify(p.input));
     group.push(() => {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) });
       res.end(answer);

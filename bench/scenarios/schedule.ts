@@ -12,7 +12,9 @@ import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
  * On SQLite the same rounds also measure the insert floor (bench/lib/insert-floor-server.ts): a
  * bare server doing nothing but the durable, group-committed insert into the same table. The
  * distance from the ceiling to the floor is the disk and the table; from the floor to taskproc,
- * our request path.
+ * our request path. A second floor does the same with a table of one text column
+ * (`one-column`): the durable group commit with next to no row to write, which bounds what any
+ * server reaches here without loosening what a 200 promises.
  */
 export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   const headers = { ...userHeaders(node.install), 'content-type': 'application/json' };
@@ -20,7 +22,9 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   const http = new Http(node.server.url, headers, 1);
   const real = await http.ok('POST', SCHEDULE, body).finally(() => http.close());
   await ctx.ceiling.setRoutes([cannedFrom('POST', SCHEDULE, real)]);
-  const floor = ctx.dialect === 'sqlite' ? await FloorServer.insert(real.body.toString('utf8')) : null;
+  const answer = real.body.toString('utf8');
+  const floor = ctx.dialect === 'sqlite' ? await FloorServer.insert(answer) : null;
+  const oneColumn = ctx.dialect === 'sqlite' ? await FloorServer.insert(answer, 'one-column') : null;
   const res = await interleavedLoad(
     ctx,
     `schedule-${ctx.dialect}`,
@@ -28,9 +32,10 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
       { key: 'ceiling', url: ctx.ceiling.url },
       { key: 'taskproc', url: node.server.url },
       ...(floor ? [{ key: 'floor', url: floor.url }] : []),
+      ...(oneColumn ? [{ key: 'one-column', url: oneColumn.url }] : []),
     ],
     { method: 'POST', path: SCHEDULE, headers, body, connections: ctx.opts.connections },
-  ).finally(() => floor?.stop());
+  ).finally(() => Promise.all([floor?.stop(), oneColumn?.stop()]));
   ctx.rows.push({
     scenario: 'schedule',
     dialect: ctx.dialect,
@@ -42,4 +47,15 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
     ...(ctx.dialect === 'sqlite' && { target: { on: 'ratio', op: '>=', threshold: 0.5, text: '≥ 50 % of ceiling' } }),
   });
   if (floor) pushFloorRows(ctx, 'schedule', 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else', res);
+  if (oneColumn) {
+    ctx.rows.push({
+      scenario: 'schedule',
+      dialect: ctx.dialect,
+      measure: 'one-column floor: the insert floor with a table of one text column and its key instead of tasks (group commit, FULL)',
+      unit: 'req/s',
+      values: (res['one-column'] ?? []).map((r) => r.rps),
+      ceiling: (res.ceiling ?? []).map((r) => r.rps),
+      better: 'higher',
+    });
+  }
 }

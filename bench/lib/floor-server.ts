@@ -57,8 +57,12 @@ export class FloorServer {
  * (what the database work costs), and taskproc against the floor (what our request path costs).
  */
 export function pushFloorRows(ctx: Ctx, scenario: string, floorMeasure: string, res: Record<string, LoadResult[]>): void {
-  const rps = (key: string) => (res[key] ?? []).map((r) => r.rps);
-  const common = { scenario, dialect: ctx.dialect, unit: 'req/s', better: 'higher' } as const;
-  ctx.rows.push({ ...common, measure: floorMeasure, values: rps('floor'), ceiling: rps('ceiling') });
-  ctx.rows.push({ ...common, measure: `taskproc vs the ${floorMeasure.split(':')[0]} (same rounds)`, values: rps('taskproc'), ceiling: rps('floor') });
+  pushRatioRow(ctx, scenario, floorMeasure, res, 'floor', 'ceiling');
+  pushRatioRow(ctx, scenario, `taskproc vs the ${floorMeasure.split(':')[0]} (same rounds)`, res, 'taskproc', 'floor');
+}
+
+/** One row of req/s: the server loaded as `key` against the one loaded as `against`, round by round. */
+export function pushRatioRow(ctx: Ctx, scenario: string, measure: string, res: Record<string, LoadResult[]>, key: string, against: string): void {
+  const rps = (k: string) => (res[k] ?? []).map((r) => r.rps);
+  ctx.rows.push({ scenario, dialect: ctx.dialect, unit: 'req/s', better: 'higher', measure, values: rps(key), ceiling: rps(against) });
 }

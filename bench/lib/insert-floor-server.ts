@@ -21,12 +21,23 @@ if (!file || (table !== 'tasks' && table !== 'one-column')) throw new Error('usa
 const db = new BetterSqlite3(file);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
-db.exec('CREATE TABLE IF NOT EXISTS bench_one_column (id INTEGER PRIMARY KEY, input TEXT NOT NULL)');
-const insertTask = db.prepare(
-  `INSERT INTO tasks (type, status, user_id, app_id, custom_id, input, include_watermark, allow_cleanup, provider_id, attempts, scheduled_at, last_updated, completion_expected_at)
-   VALUES (?, 1, 'bench', ?, ?, ?, 1, 1, 'bench:provider', 0, ?, ?, ?) RETURNING *`,
-);
-const insertOneColumn = db.prepare('INSERT INTO bench_one_column (input) VALUES (?) RETURNING *');
+type Payload = { type: string; appId: string; customId?: string; input: unknown };
+/** Inserts one request's row (its statement prepared once, before the first request). */
+const insertRow = ((): ((p: Payload) => void) => {
+  if (table === 'one-column') {
+    db.exec('CREATE TABLE bench_one_column (id INTEGER PRIMARY KEY, input TEXT NOT NULL)');
+    const stmt = db.prepare('INSERT INTO bench_one_column (input) VALUES (?) RETURNING *');
+    return (p) => stmt.all(JSON.stringify(p.input));
+  }
+  const stmt = db.prepare(
+    `INSERT INTO tasks (type, status, user_id, app_id, custom_id, input, include_watermark, allow_cleanup, provider_id, attempts, scheduled_at, last_updated, completion_expected_at)
+     VALUES (?, 1, 'bench', ?, ?, ?, 1, 1, 'bench:provider', 0, ?, ?, ?) RETURNING *`,
+  );
+  return (p) => {
+    const now = Math.floor(Date.now() / 1000);
+    stmt.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);
+  };
+})();
 
 let group: (() => void)[] | null = null;
 
@@ -42,15 +53,13 @@ const server = http.createServer((req, res) => {
   req.setEncoding('utf8');
   req.on('data', (chunk: string) => (body += chunk));
   req.on('end', () => {
-    const p = JSON.parse(body) as { type: string; appId: string; customId?: string; input: unknown };
+    const p = JSON.parse(body) as Payload;
     if (group === null) {
       group = [];
       db.exec('BEGIN IMMEDIATE');
       setImmediate(() => setImmediate(commit));
     }
-    const now = Math.floor(Date.now() / 1000);
-    if (table === 'tasks') insertTask.all(p.type, p.appId, p.customId ?? '', JSON.stringify(p.input), now, now, now + 10);
-    else insertOneColumn.all(JSON.stringify(p.input));
+    insertRow(p);
     group.push(() => {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer) });
       res.end(answer);

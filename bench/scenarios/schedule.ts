@@ -1,7 +1,7 @@
 import { cannedFrom } from '../lib/ceiling.js';
 import { type Ctx, type Node, interleavedLoad, userHeaders } from '../lib/context.js';
 import { Http } from '../lib/http.js';
-import { FloorServer, pushFloorRows } from '../lib/floor-server.js';
+import { FloorServer, pushFloorRows, pushRatioRow } from '../lib/floor-server.js';
 import { SCHED_TYPE } from '../lib/install.js';
 import { SCHEDULE, scheduleBody } from '../lib/worker-protocol.js';
 
@@ -48,14 +48,7 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
   });
   if (floor) pushFloorRows(ctx, 'schedule', 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else', res);
   if (oneColumn) {
-    ctx.rows.push({
-      scenario: 'schedule',
-      dialect: ctx.dialect,
-      measure: 'one-column floor: the insert floor with a table of one text column and its key instead of tasks (group commit, FULL)',
-      unit: 'req/s',
-      values: (res['one-column'] ?? []).map((r) => r.rps),
-      ceiling: (res.ceiling ?? []).map((r) => r.rps),
-      better: 'higher',
-    });
+    const measure = 'one-column floor: the insert floor with a table of one text column and its key instead of tasks (group commit, FULL)';
+    pushRatioRow(ctx, 'schedule', measure, res, 'one-column', 'ceiling');
   }
 }

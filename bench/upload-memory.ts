@@ -35,6 +35,8 @@ function rssMiB(pid: number): number {
 }
 
 async function main(): Promise<void> {
+  // Admin commands refuse to create a database; the server's first start or `migrate` does.
+  execFileSync('node', ['bin/taskproc.js', 'migrate'], { env });
   execFileSync('node', ['bin/taskproc.js', 'user:add', 'bench', '--password-from-env'], { env: { ...env, TASKPROC_PASS: 'bench-password' } });
   const token = execFileSync('node', ['bin/taskproc.js', 'user:app-password', 'bench'], { env }).toString().trim().split('\n').pop() as string;
   const server = spawn('node', ['bin/taskproc.js', 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });

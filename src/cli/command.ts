@@ -27,8 +27,9 @@ export interface CommandArgs<A extends string = string> {
 
 /**
  * An admin command that works on the store. The dispatcher parses its options (plus the config
- * flags every command takes), checks the positional count, opens and migrates the store, and
- * turns thrown errors into exit codes; `run` only does the work and prints what it did.
+ * flags every command takes), checks the positional count, opens the server's store (refusing to
+ * create one unless `createsStore`) and migrates it, and turns thrown errors into exit codes;
+ * `run` only does the work and prints what it did.
  */
 export interface Command<A extends string = string> {
   name: string;
@@ -41,6 +42,12 @@ export interface Command<A extends string = string> {
   args?: readonly A[];
   /** Optional positional arguments after the required ones; more than these is a usage error. */
   optionalArgs?: readonly string[];
+  /**
+   * Whether the command may create a new database (only `migrate`). Every other command refuses
+   * to run on a database taskproc never created: run from the wrong folder, it would otherwise
+   * make an empty one and answer that the server's users do not exist.
+   */
+  createsStore?: boolean;
   run(args: CommandArgs<A>, ctx: CommandContext): Promise<void>;
 }
 

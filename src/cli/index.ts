@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
+import { buildConfig, type Config, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { systemClock } from '../core/clock.js';
-import { openStore } from '../store/open-store.js';
+import { openStore, StoreNotFoundError } from '../store/open-store.js';
 import { appCommands } from './app-commands.js';
 import { appPasswordCommands } from './app-password-commands.js';
 import { type Command, CommandError, UsageError } from './command.js';
@@ -46,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
     const topic = rest.find((arg) => !arg.startsWith('-'));
     if (topic !== undefined) return main([topic, '--help']);
   }
+  if (name === undefined && wantsVersion(argv)) {
+    print(`taskproc ${packageVersion()}`);
+    return 0;
+  }
   if (name === undefined || name === 'help') {
     if (argv.length === 0 || name === 'help' || wantsHelp(argv)) {
       print(overview());
@@ -82,7 +87,7 @@ function overview(): string {
     'Commands:',
     ...ENTRIES.map((e) => `  ${e.name.padEnd(width)}  ${e.summary}`),
     '',
-    'Run "taskproc <command> --help" for the options of a command.',
+    'Run "taskproc <command> --help" for the options of a command, "taskproc --version" (-v) for the version.',
   ].join('\n');
 }
 
@@ -91,9 +96,23 @@ function usageOf(c: Command): string {
   return `Usage: taskproc ${c.usage}\n\nEvery command also takes the configuration flags (see taskproc serve --help):\n  ${configFlags.join(' ')}`;
 }
 
-function wantsHelp(argv: string[]): boolean {
+function optionsBeforeEnd(argv: string[]): string[] {
   const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+  return end === -1 ? argv : argv.slice(0, end);
+}
+
+function wantsHelp(argv: string[]): boolean {
+  return optionsBeforeEnd(argv).some((arg) => arg === '--help' || arg === '-h');
+}
+
+function wantsVersion(argv: string[]): boolean {
+  return optionsBeforeEnd(argv).some((arg) => arg === '--version' || arg === '-v');
+}
+
+/** From package.json, two folders up from both src/cli/ and dist/cli/: the one place the version is written. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 function usageError(c: Command, message: string): number {
@@ -142,8 +161,12 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
 
   let store;
   try {
-    store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+    store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, existingOnly: c.createsStore !== true });
   } catch (err) {
+    if (err instanceof StoreNotFoundError) {
+      for (const line of noStoreMessage(err, config)) printError(line);
+      return EXIT_FAILED;
+    }
     printError(`Error: cannot open the database: ${(err as Error).message}`);
     return EXIT_FAILED;
   }
@@ -166,4 +189,20 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Where the command looked and how to point it at the server's database. The usual cause is a
+ * command run from another folder than the server's, whose `./data` it then does not see.
+ */
+function noStoreMessage(err: StoreNotFoundError, config: Config): string[] {
+  const create = err.dialect === 'postgres' ? 'create the tables there' : 'create a new, empty database there';
+  const where =
+    err.dialect === 'postgres'
+      ? 'Give this command the server\'s TASKPROC_DATABASE_URL (--database-url), with its ?schema= if it has one.'
+      : config.databaseUrl === null
+        ? `The data directory is ${config.dataDir}. Run this command from the folder the server was started in (where its ./data is), ` +
+          'or give it the server\'s TASKPROC_DATA_DIR (--data-dir) or TASKPROC_DATABASE_URL (--database-url).'
+        : 'Give this command the server\'s TASKPROC_DATABASE_URL (--database-url), or run it from the server\'s folder if the path is relative.';
+  return [`Error: ${err.message}.`, where, `To ${create}, run "taskproc migrate" (the server also does so on its first start).`];
 }

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Kysely } from 'kysely';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
 import { DEFAULTS } from '../config.js';
 import type { Database } from './database.js';
 import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './dialects.js';
@@ -32,7 +33,29 @@ export interface OpenStoreOptions {
   pgPreparedStatements?: boolean;
   /** Where the store reports what an operator should know but that fails no request. */
   warn?: (message: string) => void;
+  /**
+   * Only a database taskproc has created and migrated: a missing SQLite file, or a PostgreSQL
+   * schema without taskproc's tables, fails with `StoreNotFoundError` and nothing is created.
+   * For the admin commands: run from the wrong folder, they would otherwise make a new, empty
+   * database and report that the server's users do not exist.
+   */
+  existingOnly?: boolean;
 }
+
+/** `existingOnly` was asked and there is no taskproc database where the options point. */
+export class StoreNotFoundError extends Error {
+  override name = 'StoreNotFoundError';
+  constructor(
+    /** Where it looked, as a phrase: `at /srv/taskproc/data/taskproc.db`, `in schema "x" of …`. */
+    readonly where: string,
+    readonly dialect: 'sqlite' | 'postgres',
+  ) {
+    super(`There is no taskproc database ${where}`);
+  }
+}
+
+/** Kysely's own table, which the first migration creates: a schema without it was never migrated. */
+const MIGRATION_TABLE = 'kysely_migration';
 
 /**
  * Opens the store without migrating it; call `migrate()` before serving. Options left out take
@@ -52,17 +75,28 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
           'PostgreSQL lost prepared statements (a connection pooler in transaction mode?): running every statement unnamed from now on; set TASKPROC_PG_PREPARED_STATEMENTS=false to skip trying',
         ),
     });
+    let schema: string;
+    let migrated: boolean;
     try {
-      const seconds = opts.authCacheSeconds ?? DEFAULTS.authCacheSeconds;
-      const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
-      // Tasks are always read: a task another node changed must show at once (a cancel, a result).
-      return createKyselyStore(db, POSTGRES_CAPABILITIES, await currentSchema(db, target), { authRows, tasks: null, taskCacheRows: 0 });
+      schema = await currentSchema(db, target);
+      migrated = opts.existingOnly === true ? await hasPostgresTable(db, schema, MIGRATION_TABLE) : true;
     } catch (error) {
       await db.destroy();
       throw new Error(`Cannot use the PostgreSQL database: ${(error as Error).message}`, { cause: error });
     }
+    if (!migrated) {
+      await db.destroy();
+      throw new StoreNotFoundError(`in schema "${schema}" of ${describePostgres(target.connectionString)}`, 'postgres');
+    }
+    const seconds = opts.authCacheSeconds ?? DEFAULTS.authCacheSeconds;
+    const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
+    // Tasks are always read: a task another node changed must show at once (a cancel, a result).
+    return createKyselyStore(db, POSTGRES_CAPABILITIES, schema, { authRows, tasks: null, taskCacheRows: 0 });
   }
   const file = url === null ? join(opts.dataDir, 'taskproc.db') : sqliteUrlPath(url);
+  if (opts.existingOnly === true && !hasSqliteTable(file, MIGRATION_TABLE)) {
+    throw new StoreNotFoundError(existsSync(file) ? `at ${file} (the file has no taskproc tables)` : `at ${file}`, 'sqlite');
+  }
   mkdirSync(dirname(file), { recursive: true });
   const sqlite = openSqlite(file);
   const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) });
@@ -70,6 +104,41 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version').pluck();
   const changes = oncePerTurn(() => dataVersionStmt.get() as number);
   return createKyselyStore(db, SQLITE_CAPABILITIES, null, { authRows: changes, tasks: changes, taskCacheRows: opts.taskCacheRows ?? DEFAULTS.taskCacheRows });
+}
+
+/** Whether the schema has the table; asked of the catalog by name, so no other schema is read. */
+async function hasPostgresTable(db: Kysely<Database>, schema: string, table: string): Promise<boolean> {
+  const { rows } = await sql<{ found: number }>`
+    select 1 as found from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = ${table}`.execute(db);
+  return rows.length > 0;
+}
+
+/**
+ * Whether the SQLite file exists and has the table. Looked at through a plain handle before
+ * openSqlite, whose WAL setting would change a file that turns out not to be ours.
+ */
+function hasSqliteTable(file: string, table: string): boolean {
+  if (!existsSync(file)) return false;
+  const db = new BetterSqlite3(file, { fileMustExist: true });
+  try {
+    return db.prepare("select 1 from sqlite_master where type = 'table' and name = ?").get(table) !== undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/** `database "name" at host:port` for messages: the URL without its user and password. */
+function describePostgres(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    // Without a path, PostgreSQL takes the user's name as the database's.
+    const database = decodeURIComponent(url.pathname.length > 1 ? url.pathname.slice(1) : url.username || 'postgres');
+    const host = url.hostname === '' ? (url.searchParams.get('host') ?? 'the local socket') : url.host;
+    return `the PostgreSQL database "${database}" at ${host}`;
+  } catch {
+    return 'the PostgreSQL database';
+  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secretHash } from '../../src/auth/appapi.js';
@@ -9,7 +8,7 @@ import { loadServerKey, openSealedSecret } from '../../src/auth/sealed-secret.js
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startServer } from '../helpers/server.js';
-import { type CliResult, ensureBuilt, runCli } from './run-cli.js';
+import { type CliResult, ensureBuilt, migratedDataDir, runCli } from './run-cli.js';
 
 before(ensureBuilt);
 
@@ -35,8 +34,8 @@ function failed(r: CliResult, code: number, message: RegExp): void {
 
 describe('taskproc app:*', () => {
   let dir = '';
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'taskproc-cli-'));
+  before(async () => {
+    dir = await migratedDataDir();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   const cli = (args: string[], env?: Record<string, string>) => runCli([...args, '--data-dir', dir], env);
@@ -107,7 +106,7 @@ describe('taskproc app:*', () => {
 
   it('app:register seals with TASKPROC_SECRET_KEY when it is set', async () => {
     const key = randomBytes(32);
-    const otherDir = mkdtempSync(join(tmpdir(), 'taskproc-cli-'));
+    const otherDir = await migratedDataDir();
     try {
       const env = { TASKPROC_APP_SECRET: ENV_SECRET, TASKPROC_SECRET_KEY: key.toString('base64') };
       ok(await runCli(['app:register', 'keyed', '--secret-from-env', '--url', 'https://apps.example/keyed', '--data-dir', otherDir], env));

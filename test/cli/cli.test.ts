@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,15 +7,18 @@ import { tokenHash, verifyPassword } from '../../src/auth/passwords.js';
 import { TASK_STATUS } from '../../src/core/task.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import { type CliResult, ensureBuilt, runCli } from './run-cli.js';
+import { type CliResult, ensureBuilt, migratedDataDir, runCli } from './run-cli.js';
 
 before(ensureBuilt);
 
-/** A fresh data directory per suite, removed afterwards; `cli()` runs the binary against it. */
-function withDataDir(): { cli(args: string[], env?: Record<string, string>): Promise<CliResult>; dir(): string } {
+/**
+ * A fresh data directory per suite, removed afterwards; `cli()` runs the binary against it. It holds
+ * a migrated database, as the server's first start leaves it, unless `empty`.
+ */
+function withDataDir(opts: { empty?: boolean } = {}): { cli(args: string[], env?: Record<string, string>): Promise<CliResult>; dir(): string } {
   let dir = '';
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'taskproc-cli-'));
+  before(async () => {
+    dir = opts.empty ? mkdtempSync(join(tmpdir(), 'taskproc-cli-')) : await migratedDataDir();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   return { cli: (args, env) => runCli([...args, '--data-dir', dir], env), dir: () => dir };
@@ -67,6 +70,18 @@ describe('taskproc help', () => {
     }
   });
 
+  it('prints the version of package.json for --version and -v, and names them in the overview', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    for (const args of [['--version'], ['-v']]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `taskproc ${version}\n`);
+      assert.equal(r.stderr, '');
+    }
+    assert.match(ok(await runCli(['help'])), /"taskproc --version" \(-v\)/);
+  });
+
   it('exits 2 with a message on stderr for an unknown command', async () => {
     const r = await runCli(['frobnicate']);
     assert.equal(r.code, 2);
@@ -76,7 +91,7 @@ describe('taskproc help', () => {
 });
 
 describe('taskproc migrate', () => {
-  const { cli } = withDataDir();
+  const { cli } = withDataDir({ empty: true });
 
   it('creates the database and says it is up to date, twice', async () => {
     assert.equal(ok(await cli(['migrate'])).trim(), 'Database is up to date.');

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BlobStore } from '../../src/files/blob-store.js';
 import { LocalFileService } from '../../src/files/local-file-service.js';
 import { systemClock } from '../../src/core/clock.js';
 import { openStore } from '../../src/store/open-store.js';
-import { type CliResult, ensureBuilt, runCli } from './run-cli.js';
+import { type CliResult, ensureBuilt, migratedDataDir, runCli } from './run-cli.js';
 
 before(ensureBuilt);
 
@@ -37,7 +36,7 @@ describe('taskproc file:put, file:list, file:delete', () => {
   const cli = (args: string[]) => runCli([...args, '--data-dir', dir]);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'taskproc-cli-files-'));
+    dir = await migratedDataDir('taskproc-cli-files-');
     local = join(dir, 'notes.txt');
     writeFileSync(local, 'some notes');
     ok(await cli(['user:add', 'alice']));
@@ -116,7 +115,7 @@ describe('taskproc file:put, file:list, file:delete', () => {
 
 describe('taskproc user:set-quota', () => {
   it('sets a quota that uploads respect, and lifts it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'taskproc-quota-'));
+    const dir = await migratedDataDir('taskproc-quota-');
     const local = join(dir, 'ten.bin');
     writeFileSync(local, 'x'.repeat(10));
     const cli = (args: string[]) => runCli([...args, '--data-dir', dir], { TASKPROC_PASS: 'pw' });

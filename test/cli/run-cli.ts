@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,13 +32,13 @@ export interface CliResult {
 }
 
 /**
- * Runs `node bin/taskproc.js <args>`. The child sees none of this process's TASKPROC_* variables,
+ * Runs `node bin/taskproc.js <args>` (from the project folder unless `cwd`). The child sees none of this process's TASKPROC_* variables,
  * so a developer's or CI's settings (a Postgres URL, say) cannot leak into the test database.
  */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, opts: { cwd?: string } = {}): Promise<CliResult> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TASKPROC_')));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...base, ...env } });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...base, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -45,4 +46,15 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * A new temporary data directory holding a migrated database, as the server's first start (or
+ * `taskproc migrate`) leaves it: the other admin commands refuse to create one.
+ */
+export async function migratedDataDir(prefix = 'taskproc-cli-'): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const r = await runCli(['migrate', '--data-dir', dir]);
+  if (r.code !== 0) throw new Error(`taskproc migrate failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+  return dir;
 }

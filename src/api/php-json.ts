@@ -105,7 +105,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 // PHP reads UTF-8 and escapes by code point, giving surrogate pairs for astral characters: the
 // same units a JS string holds, so escaping unit by unit matches. A lone surrogate (possible in JS,
-// never in valid UTF-8) is escaped the same way rather than failing.
+// never in valid UTF-8: JSON.parse makes one of a "\ud800" escape, and stored input keeps it) has
+// no UTF-8 form, so json_encode would fail on the whole answer; it is written as \ufffd instead,
+// as JSON_INVALID_UTF8_SUBSTITUTE does. Written as itself, PHP's json_decode, serde_json and
+// System.Text.Json would refuse the whole answer (say, a user's task list) for one bad string.
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\/<>\u0080-\uffff]/g;
 const SHORT_ESCAPES: Record<string, string> = {
   '"': '\\"',
@@ -129,8 +132,22 @@ function encodeString(s: string): string {
   return HAS_ESCAPE.test(s) ? `"${s.replace(NEEDS_ESCAPE, escapeChar)}"` : `"${s}"`;
 }
 
-function escapeChar(ch: string): string {
-  return SHORT_ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+function escapeChar(ch: string, offset: number, s: string): string {
+  const short = SHORT_ESCAPES[ch];
+  if (short !== undefined) return short;
+  const unit = ch.charCodeAt(0);
+  if (unit >= 0xd800 && unit <= 0xdfff && isLoneSurrogate(unit, offset, s)) return '\\ufffd';
+  return `\\u${unit.toString(16).padStart(4, '0')}`;
+}
+
+/** Whether the surrogate `unit` at `i` in `s` lacks its partner (charCodeAt past either end is NaN). */
+function isLoneSurrogate(unit: number, i: number, s: string): boolean {
+  if (unit <= 0xdbff) {
+    const next = s.charCodeAt(i + 1);
+    return !(next >= 0xdc00 && next <= 0xdfff);
+  }
+  const prev = s.charCodeAt(i - 1);
+  return !(prev >= 0xd800 && prev <= 0xdbff);
 }
 
 function isPhpInt(n: number): boolean {

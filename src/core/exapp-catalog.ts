@@ -4,6 +4,7 @@ import { type ProviderInfo, providerInfo } from './provider.js';
 import type { ProviderRegistry } from './provider-registry.js';
 import { SHAPE_TYPE, type Shape, type ShapeDefaults, type ShapeEnumValues, shapeTypeFromNumber } from './shapes.js';
 import type { TaskTypeDefinition, TaskTypeRegistry } from './task-types.js';
+import { isXmlName, XML_NAME_RULE } from './xml-name.js';
 
 /**
  * The providers and custom task types that ExApps registered through AppAPI's routes, brought into
@@ -108,7 +109,7 @@ export class ExAppCatalog {
       let info: ProviderInfo;
       let type: TaskTypeDefinition | null;
       try {
-        ({ info, customType: type } = parseRegistration(row.provider, row.customTaskType));
+        ({ info, customType: type } = parseRegistration(row.provider, row.customTaskType, { stored: true }));
       } catch {
         // Rows were checked when registered; one that no longer parses (rules tightened since) is left out.
         continue;
@@ -154,14 +155,29 @@ const SHAPE_NUMBERS: ReadonlySet<unknown> = new Set(Object.values(SHAPE_TYPE));
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** How parseRegistration reads a payload. */
+export interface ParseOptions {
+  /**
+   * A row of exapp_providers rather than a new registration: names are not held to the XML name
+   * rule, which came later, so that providers registered before it keep working (the XML writer
+   * encodes such names; api/ocs-xml.ts).
+   */
+  stored?: boolean;
+}
+
 /**
  * AppAPI's TaskProcessingService::validateTaskProcessingProvider (and the custom-type check before
  * it), turning the snake_case payloads nc_py_api sends into our shapes. Stricter where upstream
  * would fail later anyway (EShapeType::from throws on an unknown shape_type when the provider is
- * used): slot fields must have their types and a custom task type must be complete. Throws
- * RegistrationError.
+ * used): slot fields must have their types and a custom task type must be complete. Also stricter
+ * where upstream would fail on every later answer in XML: slot names (of shapes, enum values and
+ * defaults) and a custom type's id become element names there, and PHP's XMLWriter throws on a
+ * key that is not an XML name (core/xml-name.ts), so such names are refused. A default must be a
+ * finite number (a JSON 1e400 is Infinity, on which upstream's json_encode fails when it stores the
+ * payload). Throws RegistrationError.
  */
-export function parseRegistration(provider: unknown, custom: unknown): Registration {
+export function parseRegistration(provider: unknown, custom: unknown, options: ParseOptions = {}): Registration {
+  const names: NameCheck = options.stored ? checkProtoOnly : checkName;
   if (!isObject(provider)) throw new RegistrationError('"provider" must be an object');
   if (custom !== null && !isObject(custom)) throw new RegistrationError('"customTaskType" must be an object');
   if (custom !== null && provider.task_type !== custom.id) {
@@ -173,12 +189,12 @@ export function parseRegistration(provider: unknown, custom: unknown): Registrat
   if (!Number.isInteger(provider.expected_runtime)) throw new RegistrationError('"expected_runtime" key must be an integer');
   const p = provider as Record<string, unknown> & { id: string; name: string; task_type: string; expected_runtime: number };
   // In upstream's order of checks, so the first problem reported is the one upstream would log.
-  const optionalInputShape = shapeOf(p, 'optional_input_shape');
-  const optionalOutputShape = shapeOf(p, 'optional_output_shape');
-  const inputShapeEnumValues = enumValuesOf(p, 'input_shape_enum_values');
-  const inputShapeDefaults = defaultsOf(p, 'input_shape_defaults');
-  const optionalInputShapeEnumValues = enumValuesOf(p, 'optional_input_shape_enum_values');
-  const optionalInputShapeDefaults = defaultsOf(p, 'optional_input_shape_defaults');
+  const optionalInputShape = shapeOf(p, 'optional_input_shape', names);
+  const optionalOutputShape = shapeOf(p, 'optional_output_shape', names);
+  const inputShapeEnumValues = enumValuesOf(p, 'input_shape_enum_values', names);
+  const inputShapeDefaults = defaultsOf(p, 'input_shape_defaults', names);
+  const optionalInputShapeEnumValues = enumValuesOf(p, 'optional_input_shape_enum_values', names);
+  const optionalInputShapeDefaults = defaultsOf(p, 'optional_input_shape_defaults', names);
   const info = providerInfo({
     id: p.id,
     name: p.name,
@@ -190,34 +206,36 @@ export function parseRegistration(provider: unknown, custom: unknown): Registrat
     inputShapeDefaults,
     optionalInputShapeEnumValues,
     optionalInputShapeDefaults,
-    outputShapeEnumValues: enumValuesOf(p, 'output_shape_enum_values'),
-    optionalOutputShapeEnumValues: enumValuesOf(p, 'optional_output_shape_enum_values'),
+    outputShapeEnumValues: enumValuesOf(p, 'output_shape_enum_values', names),
+    optionalOutputShapeEnumValues: enumValuesOf(p, 'optional_output_shape_enum_values', names),
   });
-  return { info, customType: custom === null ? null : customTypeOf(custom) };
+  return { info, customType: custom === null ? null : customTypeOf(custom, names) };
 }
 
-function customTypeOf(t: Record<string, unknown>): TaskTypeDefinition {
+function customTypeOf(t: Record<string, unknown>, names: NameCheck): TaskTypeDefinition {
   for (const key of ['id', 'name', 'description']) {
     if (typeof t[key] !== 'string') throw new RegistrationError(`"customTaskType" key "${key}" must be a string`);
   }
+  // /tasktypes keys its types by id.
+  names(t.id as string, () => `"customTaskType" key "id": the task type id ${JSON.stringify(t.id)}`);
   return {
     id: t.id as string,
     name: t.name as string,
     description: t.description as string,
-    inputShape: shapeOf(t, 'input_shape'),
-    outputShape: shapeOf(t, 'output_shape'),
+    inputShape: shapeOf(t, 'input_shape', names),
+    outputShape: shapeOf(t, 'output_shape', names),
   };
 }
 
 /** A list of {name, description, shape_type}, keyed by name as upstream's anonymous provider keys it. */
-function shapeOf(payload: Record<string, unknown>, key: string): Shape {
+function shapeOf(payload: Record<string, unknown>, key: string, names: NameCheck): Shape {
   const malformed = () => new RegistrationError(`"${key}" should be an array and must have "name", "description" and "shape_type" keys`);
   const list = listOf(payload[key]);
   if (list === undefined) throw malformed();
   const shape: Shape = {};
   for (const slot of list) {
     if (!isObject(slot) || typeof slot.name !== 'string' || typeof slot.description !== 'string' || !('shape_type' in slot)) throw malformed();
-    checkSlotKey(slot.name, key);
+    checkSlotKey(slot.name, key, names);
     const type = SHAPE_NUMBERS.has(slot.shape_type) ? shapeTypeFromNumber(slot.shape_type as number) : undefined;
     if (type === undefined) {
       throw new RegistrationError(`"${key}": shape_type ${JSON.stringify(slot.shape_type)} of slot "${slot.name}" is not a known shape type (0-6, 10-15)`);
@@ -227,13 +245,13 @@ function shapeOf(payload: Record<string, unknown>, key: string): Shape {
   return shape;
 }
 
-function enumValuesOf(payload: Record<string, unknown>, key: string): ShapeEnumValues {
+function enumValuesOf(payload: Record<string, unknown>, key: string, names: NameCheck): ShapeEnumValues {
   const malformed = () => new RegistrationError(`"${key}" should be an array and must have "name" and "value" keys`);
   const map = mapOf(payload[key]);
   if (map === undefined) throw malformed();
   const out: ShapeEnumValues = {};
   for (const [slot, values] of Object.entries(map)) {
-    checkSlotKey(slot, key);
+    checkSlotKey(slot, key, names);
     const list = listOf(values);
     if (list === undefined) throw malformed();
     out[slot] = list.map((v) => {
@@ -244,14 +262,16 @@ function enumValuesOf(payload: Record<string, unknown>, key: string): ShapeEnumV
   return out;
 }
 
-function defaultsOf(payload: Record<string, unknown>, key: string): ShapeDefaults {
+function defaultsOf(payload: Record<string, unknown>, key: string, names: NameCheck): ShapeDefaults {
   const map = mapOf(payload[key]);
   if (map === undefined) throw new RegistrationError(`"${key}" key must be an array`);
   const out: ShapeDefaults = {};
   for (const [slot, value] of Object.entries(map)) {
-    checkSlotKey(slot, key);
-    if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new RegistrationError(`"${key}": the default of "${slot}" must be a string or a number`);
+    checkSlotKey(slot, key, names);
+    // Infinity (a JSON 1e400) would be stored as null, which the catalog's reload then refuses: the
+    // registration would be answered 200 and the provider silently left out.
+    if (typeof value !== 'string' && !(typeof value === 'number' && Number.isFinite(value))) {
+      throw new RegistrationError(`"${key}": the default of "${slot}" must be a string or a finite number`);
     }
     out[slot] = value;
   }
@@ -270,7 +290,21 @@ function mapOf(value: unknown): Record<string, unknown> | undefined {
   return isObject(value) ? value : undefined;
 }
 
+/** Refuses a name that may not be registered; `what` describes it for the message. */
+type NameCheck = (name: string, what: () => string) => void;
+
+const checkName: NameCheck = (name, what) => {
+  checkProtoOnly(name, what);
+  if (!isXmlName(name)) {
+    throw new RegistrationError(`${what()} is not a valid XML name (${XML_NAME_RULE}); XML answers write it as an element name`);
+  }
+};
+
 // Slot keys become object properties here and in every later lookup, where `__proto__` would not be one.
-function checkSlotKey(slot: string, key: string): void {
-  if (slot === '__proto__') throw new RegistrationError(`"${key}": the slot name "__proto__" is reserved`);
+const checkProtoOnly: NameCheck = (name, what) => {
+  if (name === '__proto__') throw new RegistrationError(`${what()} is reserved`);
+};
+
+function checkSlotKey(slot: string, key: string, names: NameCheck): void {
+  names(slot, () => `"${key}": the slot name ${JSON.stringify(slot)}`);
 }

@@ -265,6 +265,8 @@ describe('AppAPI provider registration (/apps/app_api/api/v1/ai_provider/task_pr
   });
 
   describe('validation', () => {
+    const textSlot = (name: string) => [{ name, description: 'd', shape_type: 1 }];
+    const notXmlName = (key: string, slot: string) => new RegExp(`^"${key}": the slot name "${slot}" is not a valid XML name \\(a letter, "_" or ":" first`);
     const { expected_runtime: _dropped, ...withoutRuntime } = TRANSLATE;
     const cases: [string, unknown, unknown, RegExp][] = [
       ['a missing key', withoutRuntime, undefined, /"expected_runtime" key must be an integer/],
@@ -279,6 +281,13 @@ describe('AppAPI provider registration (/apps/app_api/api/v1/ai_provider/task_pr
       ['a custom type without output_shape', BULLETS, { ...BULLETS_TYPE, output_shape: undefined }, /"output_shape" should be an array/],
       ['a custom type with a bad shape_type', BULLETS, { ...BULLETS_TYPE, input_shape: [{ name: 'input', description: 'd', shape_type: 16 }] }, /shape_type 16/],
       ['no provider at all', undefined, undefined, /"provider" must be an object/],
+      // Slot names and custom type ids are element names in XML answers, where PHP's XMLWriter throws on anything else.
+      ['a slot name with a space', providerPayload({ optional_input_shape: textSlot('my input') }), undefined, notXmlName('optional_input_shape', 'my input')],
+      ['a slot name starting with a digit', BULLETS, { ...BULLETS_TYPE, output_shape: textSlot('0abc') }, notXmlName('output_shape', '0abc')],
+      ['an empty slot name', BULLETS, { ...BULLETS_TYPE, input_shape: textSlot('') }, notXmlName('input_shape', '')],
+      ['an enum-values slot that is not an XML name', providerPayload({ input_shape_enum_values: { '@tone': LANGUAGES } }), undefined, notXmlName('input_shape_enum_values', '@tone')],
+      ['a defaults slot that is not an XML name', providerPayload({ optional_input_shape_defaults: { 'max tokens': 1 } }), undefined, notXmlName('optional_input_shape_defaults', 'max tokens')],
+      ['a custom type id that is not an XML name', { ...BULLETS, task_type: 'llm2 bullets' }, { ...BULLETS_TYPE, id: 'llm2 bullets' }, /^"customTaskType" key "id": the task type id "llm2 bullets" is not a valid XML name \(a letter/],
     ];
     for (const [what, provider, custom, reason] of cases) {
       it(`answers 400 with data [] for ${what}, the reason in meta.message`, async () => {

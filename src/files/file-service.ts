@@ -52,7 +52,9 @@ export interface FileService extends FileAccess {
   /**
    * Creates or replaces a file from a stream, storing it as it arrives (never whole in
    * memory), and commits the metadata only once the contents are complete. `expectedSize`
-   * (Content-Length) lets an oversized upload fail before any byte is written.
+   * (Content-Length) lets an oversized upload fail before any byte is written. The owner's quota
+   * is checked atomically with the commit, counting a replaced file's growth only: of concurrent
+   * uploads, on any node, those that no longer fit fail with insufficient_storage and keep nothing.
    */
   put(owner: string, path: string, body: Readable, opts: { expectedSize?: number; mime?: string }): Promise<{ file: StoredFile; created: boolean }>;
   mkdir(owner: string, path: string): Promise<StoredFile>;
@@ -60,7 +62,7 @@ export interface FileService extends FileAccess {
   delete(owner: string, path: string): Promise<void>;
   /** Any file by id (no ownership check: callers check). Undefined for missing ids and folders. */
   open(id: number): Promise<OpenedFile | undefined>;
-  /** Stores a provider's output for a task; the file belongs to the task's user and dies with the task. */
+  /** Stores a provider's output for a task; the file belongs to the task's user (outside their quota) and dies with the task. */
   storeTaskOutput(task: { id: number; userId: string | null }, output: FileOutput): Promise<StoredFile>;
   /** Deletes all of a user's files, folders and output files (the account is being deleted). */
   deleteUserFiles(owner: string): Promise<void>;

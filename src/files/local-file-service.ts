@@ -4,7 +4,7 @@ import { buffer as readAll } from 'node:stream/consumers';
 import { type Clock, unixSeconds } from '../core/clock.js';
 import { DomainError, notFound, validationFailed } from '../core/errors.js';
 import { fileAccessDenied } from '../core/file-access.js';
-import { FOLDER_MIME, type FileContent, type FileRecord, type FileStore, type UserStore } from '../store/store.js';
+import { FOLDER_MIME, notEnoughSpace, type FileContent, type FileRecord, type FileStore, type UserStore } from '../store/store.js';
 import { type BlobStorage, uploadTooLarge, type WrittenBlob } from './blob-store.js';
 import type { FileOutput, FileService, OpenedFile, StoredFile } from './file-service.js';
 import { extensionFor, guessMime, OCTET_STREAM, sniffMime } from './mime.js';
@@ -12,7 +12,7 @@ import { normalizePath, parentOf, validateName } from './paths.js';
 
 export interface LocalFileServiceDeps {
   files: FileStore;
-  /** For quotas. */
+  /** For the early quota refusal by declared size; the binding check is the file store's (see put). */
   users: Pick<UserStore, 'getUser'>;
   /** Contents: on disk (BlobStore) or in the database (DbBlobStore). */
   blobs: BlobStorage;
@@ -66,14 +66,15 @@ export class LocalFileService implements FileService {
       const problem = await this.parentProblem(owner, target);
       if (problem) throw problem;
     }
-    const quota = await this.quotaOf(owner);
-    if (opts.expectedSize !== undefined) await this.checkQuota(owner, quota, existing?.size ?? 0, opts.expectedSize);
+    if (opts.expectedSize !== undefined) await this.refuseEarlyOverQuota(owner, existing?.size ?? 0, opts.expectedSize);
 
     const blob = await this.deps.blobs.write(body, { maxBytes: maxUpload });
     const mime = usefulMime(opts.mime) ?? guessMime(target);
     let committed: { file: StoredFile; created: boolean; freedKey: string | null };
     try {
-      committed = await this.commitPut(owner, target, blob, mime, quota);
+      // The quota is decided here, by the file store, in the transaction that writes the row: of
+      // uploads racing for the last free bytes, those that no longer fit get 507 and their blob goes.
+      committed = await this.commitPut(owner, target, blob, mime);
     } catch (error) {
       await this.deps.blobs.remove([blob.storageKey]);
       throw error;
@@ -120,6 +121,11 @@ export class LocalFileService implements FileService {
     }
   }
 
+  /**
+   * Outputs do not count toward the user's quota, and none is checked: a finished task must be
+   * able to hand over its result, and outputs are bounded otherwise (maxUpload per file) and go
+   * with their task (deleted, or by retention).
+   */
   async storeTaskOutput(task: { id: number; userId: string | null }, output: FileOutput): Promise<StoredFile> {
     const { data } = output;
     const { maxUpload } = this.deps;
@@ -157,21 +163,19 @@ export class LocalFileService implements FileService {
   /**
    * Points `path` at the new blob: creates the file, or replaces the contents of the one there
    * (keeping its id, as Nextcloud does). A concurrent writer that got there first makes the
-   * conditional insert or update fail, and the loop reads again; the last writer wins.
+   * conditional insert or update fail, and the loop reads again; the last writer wins. Both
+   * writes check the owner's quota atomically with the real size (notEnoughSpace).
    */
   private async commitPut(
     owner: string,
     path: string,
     blob: WrittenBlob,
     mime: string,
-    quota: number | null,
   ): Promise<{ file: StoredFile; created: boolean; freedKey: string | null }> {
     const { files, clock } = this.deps;
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
       const current = await files.getByPath(owner, path);
       if (current?.isFolder) throw putOntoFolder(path);
-      // Again with the real size: Content-Length may be absent, and other uploads may have landed meanwhile.
-      await this.checkQuota(owner, quota, current?.size ?? 0, blob.size);
       const now = unixSeconds(clock);
       if (current) {
         const previousKey = contentKey(current);
@@ -201,21 +205,18 @@ export class LocalFileService implements FileService {
     return folder.isFolder ? undefined : notAFolder(parent);
   }
 
-  private async quotaOf(owner: string): Promise<number | null> {
-    return (await this.deps.users.getUser(owner))?.quotaBytes ?? null;
-  }
-
   /**
-   * Refuses contents of `newSize` bytes replacing `oldSize` when that would take the owner past
-   * the quota. Two uploads racing may both pass and overshoot by one file; the quota is a
-   * budget, not a hard disk limit.
+   * Refuses a declared size that cannot fit before a byte is read, so a client is not made to send
+   * a body only to hear 507 at the end. Only a shortcut: it reads outside any transaction, and a
+   * concurrent upload may still take the space before this one commits, where the file store
+   * refuses it. Only growth is refused, as there.
    */
-  private async checkQuota(owner: string, quota: number | null, oldSize: number, newSize: number): Promise<void> {
+  private async refuseEarlyOverQuota(owner: string, oldSize: number, newSize: number): Promise<void> {
+    if (newSize <= oldSize) return;
+    const quota = (await this.deps.users.getUser(owner))?.quotaBytes ?? null;
     if (quota === null) return;
-    const free = quota - ((await this.deps.files.usedBytes(owner)) - oldSize);
-    if (newSize > free) {
-      throw new DomainError('insufficient_storage', `Not enough free space: ${newSize} bytes needed, ${Math.max(0, free)} available`);
-    }
+    const available = quota - ((await this.deps.files.usedBytes(owner)) - oldSize);
+    if (newSize > available) throw notEnoughSpace(newSize, available);
   }
 
   /** `<taskId>-<n>.<ext>`, n counting the task's output files from 1; no extension for an unknown type. */

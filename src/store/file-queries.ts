@@ -1,8 +1,8 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 import { DomainError } from '../core/errors.js';
 import type { Database, FilesTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
-import { FOLDER_MIME, type FileContent, type FileRecord, type FileStore } from './store.js';
+import { FOLDER_MIME, notEnoughSpace, type FileContent, type FileRecord, type FileStore } from './store.js';
 import { compareText } from './text-order.js';
 import { isRowId } from './value-guards.js';
 
@@ -56,20 +56,36 @@ export class KyselyFileStore implements FileStore {
   }
 
   createFile(owner: string, path: string, content: FileContent, now: number): Promise<FileRecord | undefined> {
-    return this.insertEntry(owner, path, { is_folder: 0, ...contentColumns(content), created_at: now, updated_at: now });
+    return this.insertEntry(owner, path, { is_folder: 0, ...contentColumns(content), created_at: now, updated_at: now }, content.size);
   }
 
   async replaceContent(id: number, expectedStorageKey: string, content: FileContent, now: number): Promise<FileRecord | undefined> {
     if (!isRowId(id)) return undefined;
-    const row = await this.db
-      .updateTable('files')
-      .set({ ...contentColumns(content), updated_at: now })
-      .where('id', '=', id)
-      .where('storage_key', '=', expectedStorageKey)
-      .where('is_folder', '=', 0)
-      .returningAll()
-      .executeTakeFirst();
-    return row && toFileRecord(row);
+    return this.db.transaction().execute(async (trx) => {
+      const current = await trx
+        .selectFrom('files')
+        .select(['owner', 'size', 'task_id'])
+        .where('id', '=', id)
+        .where('storage_key', '=', expectedStorageKey)
+        .where('is_folder', '=', 0)
+        .executeTakeFirst();
+      if (!current) return undefined;
+      // Contents never change under a storage key, so the size read with it is the one the update
+      // replaces, or the update finds no row (another writer got there first) and the caller reads again.
+      if (current.owner !== null && current.task_id === null) {
+        const overQuota = await this.quotaRefusal(trx, current.owner, content.size, { id, size: Number(current.size) });
+        if (overQuota) throw overQuota;
+      }
+      const row = await trx
+        .updateTable('files')
+        .set({ ...contentColumns(content), updated_at: now })
+        .where('id', '=', id)
+        .where('storage_key', '=', expectedStorageKey)
+        .where('is_folder', '=', 0)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toFileRecord(row);
+    });
   }
 
   async deleteTree(owner: string, path: string): Promise<{ deleted: number; storageKeys: string[] }> {
@@ -97,15 +113,8 @@ export class KyselyFileStore implements FileStore {
     });
   }
 
-  async usedBytes(owner: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('files')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string | null>('size'), eb.lit(0)).as('used'))
-      .where('owner', '=', owner)
-      .where('task_id', 'is', null)
-      .executeTakeFirstOrThrow();
-    // PostgreSQL's sum of bigint is numeric, which node-postgres hands back as a string.
-    return Number(row.used);
+  usedBytes(owner: string): Promise<number> {
+    return usedBytesOn(this.db, owner);
   }
 
   async createTaskFile(owner: string | null, taskId: number, name: string, content: FileContent, now: number): Promise<FileRecord> {
@@ -161,11 +170,22 @@ export class KyselyFileStore implements FileStore {
     owner: string,
     path: string,
     columns: Omit<Insertable<FilesTable>, 'owner' | 'parent_path' | 'name' | 'path' | 'task_id'>,
+    size = 0,
   ): Promise<FileRecord | undefined> {
     const cut = path.lastIndexOf('/');
     const parentPath = cut < 0 ? '' : path.slice(0, cut);
     try {
       return await this.db.transaction().execute(async (trx) => {
+        // The owner's row first: every quota-checked write takes it before any files row, so two
+        // of them cannot wait on each other's locks in opposite order.
+        const overQuota = await this.quotaRefusal(trx, owner, size);
+        if (overQuota) {
+          // A file put at this path meanwhile (a racing PUT of the same path) makes this write a
+          // replace, which needs room only for its growth: say the path is taken, and the caller
+          // retries as a replace.
+          const taken = await trx.selectFrom('files').select('id').where('owner', '=', owner).where('path', '=', path).executeTakeFirst();
+          throw taken ? alreadyExists() : overQuota;
+        }
         if (parentPath !== '') {
           let check = trx.selectFrom('files').select(['path', 'is_folder']).where('owner', '=', owner).where('path', 'in', ancestors(parentPath));
           if (this.caps.rowLocks) check = check.forShare();
@@ -180,12 +200,56 @@ export class KyselyFileStore implements FileStore {
         return toFileRecord(row);
       });
     } catch (error) {
-      // Sabre's message for MKCOL on an existing path; a PUT that loses a race for a new path retries as a replace.
-      if (this.caps.isUniqueViolation(error)) throw new DomainError('method_not_allowed', 'The resource you tried to create already exists');
+      if (this.caps.isUniqueViolation(error)) throw alreadyExists();
       throw error;
     }
   }
+
+  /**
+   * Inside the transaction that then writes: the refusal for `newSize` bytes (in a new file, or
+   * `replacing` one) when the owner's files would take more than their quota, else undefined.
+   * On PostgreSQL the owner's users row is locked (FOR NO KEY UPDATE: a new app password's
+   * foreign-key check, FOR KEY SHARE, need not wait) until the commit, so quota-checked writes of
+   * one owner take turns on every node, and the sum below, a new statement under READ COMMITTED,
+   * sees every such write committed before. On SQLite the transaction already runs alone: the
+   * group-commit driver keeps every other statement out while it is open, and its sum also sees
+   * the writes of the group not yet committed, which commit or fail together with this one. A
+   * write that does not grow is not checked (nor locked for), so an owner over a lowered quota
+   * can still shrink or delete files.
+   */
+  private async quotaRefusal(
+    trx: Transaction<Database>,
+    owner: string,
+    newSize: number,
+    replacing?: { id: number; size: number },
+  ): Promise<DomainError | undefined> {
+    if (newSize <= (replacing?.size ?? 0)) return undefined;
+    let quotaOf = trx.selectFrom('users').select('quota_bytes').where('id', '=', owner);
+    if (this.caps.rowLocks) quotaOf = quotaOf.forNoKeyUpdate();
+    const quota = (await quotaOf.executeTakeFirst())?.quota_bytes;
+    // No row: an owner this server never stored (an ExApp's user), who has no quota.
+    if (quota === null || quota === undefined) return undefined;
+    // The other files: the one being replaced counts with its new size.
+    const available = Number(quota) - (await usedBytesOn(trx, owner, replacing?.id));
+    return newSize > available ? notEnoughSpace(newSize, available) : undefined;
+  }
 }
+
+/** Bytes of the owner's files (not task outputs), leaving out the file `exceptId` when given. */
+async function usedBytesOn(db: Kysely<Database>, owner: string, exceptId?: number): Promise<number> {
+  let query = db
+    .selectFrom('files')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string | null>('size'), eb.lit(0)).as('used'))
+    .where('owner', '=', owner)
+    .where('task_id', 'is', null);
+  if (exceptId !== undefined) query = query.where('id', '<>', exceptId);
+  const row = await query.executeTakeFirstOrThrow();
+  // PostgreSQL's sum of bigint is numeric, which node-postgres hands back as a string.
+  return Number(row.used);
+}
+
+// Sabre's message for MKCOL on an existing path; a PUT that loses a race for a new path retries as a replace.
+const alreadyExists = () => new DomainError('method_not_allowed', 'The resource you tried to create already exists');
 
 const contentColumns = (c: FileContent) => ({ mime: c.mime, size: c.size, sha256: c.sha256, etag: c.etag, storage_key: c.storageKey });
 

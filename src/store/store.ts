@@ -1,3 +1,4 @@
+import { DomainError } from '../core/errors.js';
 import type { TaskIO } from '../core/shapes.js';
 import type { NewTask, Task, TaskStatus } from '../core/task.js';
 
@@ -197,10 +198,23 @@ export interface FileContent {
 }
 
 /**
+ * The refusal of a write that would take the owner past their quota (507): `needed` bytes of new
+ * contents, `available` what the quota leaves once the contents being replaced are counted out.
+ */
+export const notEnoughSpace = (needed: number, available: number) =>
+  new DomainError('insufficient_storage', `Not enough free space: ${needed} bytes needed, ${Math.max(0, available)} available`);
+
+/**
  * File metadata. User files are addressed by (owner, path) and every such query is scoped by
  * owner; task outputs have no path and are addressed by id or task. Paths arrive normalized
  * (files/paths.ts). The file store knows nothing of the contents themselves: deletes hand back the
  * storage keys they freed, and the caller removes those blobs after the commit.
+ *
+ * The per-user quota (users.quota_bytes) is kept here, where the rows are written: createFile and
+ * replaceContent check it and write in one transaction that holds the owner's users row (a row
+ * lock on PostgreSQL, so racing requests on any node take turns; SQLite's single writer on
+ * SQLite), and throw notEnoughSpace when the owner's files would then take more than the quota.
+ * Only growth is checked: a write that does not add bytes always passes. Task outputs do not count.
  */
 export interface FileStore {
   getFile(id: number): Promise<FileRecord | undefined>;
@@ -214,16 +228,17 @@ export interface FileStore {
    * DomainError('method_not_allowed') when something already exists at `path`.
    */
   createFolder(owner: string, path: string, etag: string, now: number): Promise<FileRecord | undefined>;
-  /** Creates a file at `path`; undefined and errors as for createFolder. */
+  /** Creates a file at `path`; undefined and errors as for createFolder, and notEnoughSpace past the quota. */
   createFile(owner: string, path: string, content: FileContent, now: number): Promise<FileRecord | undefined>;
   /**
    * Swaps a file's contents, keeping its id, only while its storage key is still
-   * `expectedStorageKey` (so of two racing writers, the loser sees undefined and retries).
+   * `expectedStorageKey` (so of two racing writers, the loser sees undefined and retries). Throws
+   * notEnoughSpace when the difference in size does not fit the owner's quota.
    */
   replaceContent(id: number, expectedStorageKey: string, content: FileContent, now: number): Promise<FileRecord | undefined>;
   /** Deletes the entry at `path` and everything below it; returns how many rows went and the storage keys they freed. */
   deleteTree(owner: string, path: string): Promise<{ deleted: number; storageKeys: string[] }>;
-  /** Bytes taken by the owner's files; task outputs do not count. */
+  /** Bytes taken by the owner's files; task outputs do not count. A snapshot, for early refusals: the writes check again. */
   usedBytes(owner: string): Promise<number>;
   createTaskFile(owner: string | null, taskId: number, name: string, content: FileContent, now: number): Promise<FileRecord>;
   countTaskFiles(taskId: number): Promise<number>;

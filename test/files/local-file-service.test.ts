@@ -197,10 +197,12 @@ describe('LocalFileService', () => {
     it('enforces the quota (507) before writing by the declared size and after by the real size', async (t) => {
       const { files, dir } = await setup(t, { quota: 100 });
       await files.put('alice', 'a', body(Buffer.alloc(60)), {});
+      const declared = body(Buffer.alloc(50));
       await assert.rejects(
-        files.put('alice', 'b', body(Buffer.alloc(50)), { expectedSize: 50 }),
+        files.put('alice', 'b', declared, { expectedSize: 50 }),
         domainError('insufficient_storage', 'Not enough free space: 50 bytes needed, 40 available'),
       );
+      assert.equal(declared.readableEnded, false, 'refused before reading the body');
       // No size given, or a wrong one: caught once the contents are in, and thrown away.
       await assert.rejects(files.put('alice', 'b', body(Buffer.alloc(50)), {}), domainError('insufficient_storage'));
       await assert.rejects(files.put('alice', 'b', body(Buffer.alloc(50)), { expectedSize: 10 }), domainError('insufficient_storage'));
@@ -214,6 +216,21 @@ describe('LocalFileService', () => {
       await files.storeTaskOutput({ id: 1, userId: 'alice' }, { data: Buffer.alloc(500) });
       await files.delete('alice', 'a');
       await files.put('alice', 'c', body(Buffer.alloc(100)), {});
+    });
+
+    it('lets only what fits of racing uploads in, and removes the contents of the others', async (t) => {
+      const { files, dir } = await setup(t, { quota: 100 });
+      // Started together, they pass the early check by declared size (nothing is stored yet): the commit decides.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => files.put('alice', `r${i}`, body(Buffer.alloc(30, i)), { expectedSize: 30 })),
+      );
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      for (const o of refused) domainError('insufficient_storage', /^Not enough free space: 30 bytes needed, \d+ available$/)(o.reason);
+      assert.equal(refused.length, 7);
+      assert.equal((await files.list('alice', '')).reduce((sum, f) => sum + f.size, 0), 90);
+      assert.deepEqual(await disk(dir).then((d) => [d.blobs.length, d.temps.length]), [3, 0]);
+      // The 10 bytes left are there to take.
+      assert.equal((await files.put('alice', 'last', body(Buffer.alloc(10)), {})).file.size, 10);
     });
   });
 

@@ -28,6 +28,18 @@ function isAlreadyExists(error: unknown): boolean {
 
 const names = (files: FileRecord[]) => files.map((f) => f.name);
 
+const USER = { displayName: 'A', passwordHash: null, isAdmin: false, isGuest: false, enabled: true, createdAt: T0 };
+
+/** The quota's refusal: `needed` bytes asked for, and `available` when given. */
+function isNotEnoughSpace(needed: number, available?: number) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof DomainError, String(error));
+    assert.equal(error.code, 'insufficient_storage');
+    assert.match(error.message, new RegExp(`^Not enough free space: ${needed} bytes needed, ${available ?? '\\d+'} available$`));
+    return true;
+  };
+}
+
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: FileStore`, () => {
     it(`${dialect}: createFolder and createFile round-trip every field`, async (t) => {
@@ -236,6 +248,63 @@ for (const dialect of TEST_DIALECTS) {
       const last = await store.files.createTaskFile('alice', 1200, 'last', content(), T0);
       assert.deepEqual((await store.files.getFiles([...ids, last.id])).map((f) => f.id), [last.id]);
       assert.equal((await store.files.deleteTaskFiles(ids)).length, 1);
+    });
+
+    it(`${dialect}: createFile and replaceContent keep the owner within quota_bytes, a replace counted by its growth`, async (t) => {
+      const { store } = await setup(t, dialect);
+      await store.users.createUser({ id: 'alice', ...USER, quotaBytes: 100 });
+      const a = await store.files.createFile('alice', 'a', content({ size: 60 }), T0);
+      assert.ok(a);
+      await assert.rejects(store.files.createFile('alice', 'b', content({ size: 41 }), T0), isNotEnoughSpace(41, 40));
+      assert.equal(await store.files.getByPath('alice', 'b'), undefined);
+      // Folders, task outputs, other owners and owners without a users row take no room here.
+      assert.ok(await store.files.createFolder('alice', 'd', 'e', T0));
+      await store.files.createTaskFile('alice', 1, '1-1', content({ size: 1000 }), T0);
+      assert.ok(await store.files.createFile('bob', 'big', content({ size: 1000 }), T0));
+      const b = await store.files.createFile('alice', 'd/b', content({ size: 40 }), T0);
+      assert.ok(b);
+      assert.equal(await store.files.usedBytes('alice'), 100);
+      // Full: a replace of the same size passes, growth by a byte does not, and the file stays as it was.
+      const same = await store.files.replaceContent(a.id, a.storageKey!, content({ size: 60 }), T0);
+      assert.ok(same);
+      await assert.rejects(store.files.replaceContent(a.id, same.storageKey!, content({ size: 61 }), T0), isNotEnoughSpace(61, 60));
+      assert.deepEqual(await store.files.getFile(a.id), same);
+      // Under a lowered quota the owner can still shrink files, but not grow them or add one.
+      await store.users.updateUser('alice', { quotaBytes: 10 });
+      const shrunk = await store.files.replaceContent(a.id, same.storageKey!, content({ size: 30 }), T0);
+      assert.equal(shrunk?.size, 30);
+      await assert.rejects(store.files.replaceContent(a.id, shrunk!.storageKey!, content({ size: 31 }), T0), isNotEnoughSpace(31, 0));
+      await assert.rejects(store.files.createFile('alice', 'c', content({ size: 1 }), T0), isNotEnoughSpace(1, 0));
+      assert.ok(await store.files.createFile('alice', 'empty', content({ size: 0 }), T0));
+      // A path taken meanwhile is a lost race (the caller retries as a replace), not a quota error.
+      await assert.rejects(store.files.createFile('alice', 'd/b', content({ size: 50 }), T0), isAlreadyExists);
+      // A lost race is still undefined, not a quota error, whatever the size.
+      assert.equal(await store.files.replaceContent(a.id, same.storageKey!, content({ size: 5000 }), T0), undefined);
+      await store.users.updateUser('alice', { quotaBytes: null });
+      assert.ok(await store.files.createFile('alice', 'c', content({ size: 5000 }), T0));
+    });
+
+    it(`${dialect}: racing creates and replaces never take the owner past the quota, and fill it`, async (t) => {
+      const s = await setup(t, dialect);
+      await s.store.users.createUser({ id: 'alice', ...USER, quotaBytes: 1000 });
+      const existing: FileRecord[] = [];
+      for (let i = 0; i < 5; i++) existing.push((await s.store.files.createFile('alice', `old${i}`, content({ size: 100 }), T0))!);
+      // On PostgreSQL through two stores (two pools, as two nodes have); SQLite has one writer per
+      // process, so there one store's concurrent transactions race.
+      const stores = dialect === 'postgres' ? [s.store, await s.open({ poolSize: 4 })] : [s.store];
+      const storeFor = (i: number) => stores[i % stores.length]!;
+      // 500 bytes stored, 1000 more asked for by 10 new files and 5 replaces growing by 100 each.
+      const writes = [
+        ...Array.from({ length: 10 }, (_, i) => () => storeFor(i).files.createFile('alice', `new${i}`, content({ size: 100 }), T0)),
+        ...existing.map((f, i) => () => storeFor(i).files.replaceContent(f.id, f.storageKey!, content({ size: 200 }), T0)),
+      ];
+      const outcomes = await Promise.allSettled(writes.map((write) => write()));
+      // A refused create needs its 100 bytes; a refused replace names its new size, 200.
+      outcomes.forEach((o, i) => (o.status === 'fulfilled' ? assert.ok(o.value) : isNotEnoughSpace(i < 10 ? 100 : 200)(o.reason)));
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      // Each write needs 100 bytes and only a full quota refuses one, so exactly 5 of 15 got in.
+      assert.equal(refused.length, 10);
+      assert.equal(await s.store.files.usedBytes('alice'), 1000);
     });
 
     it(`${dialect}: users carry a quota: none by default, set and cleared by updateUser`, async (t) => {

@@ -51,7 +51,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
 
   const stopped = new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      // One stop often arrives twice: npm passes on the signal it gets, and Ctrl-C (or systemd's
+      // stop) reaches every process of the group as well. With the handler gone, the repeat would
+      // kill the process half-way through, its tasks still leased.
+      if (stopping) {
+        console.log(`${signal}: already shutting down`);
+        return;
+      }
+      stopping = true;
       console.log(`${signal}: shutting down`);
       app.close().then(
         () => resolve(0),
@@ -61,8 +70,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   // Only now: a supervisor may send SIGTERM the moment it reads this line, and before the
   // handlers above exist that signal would kill the process without its orderly shutdown.

@@ -171,3 +171,72 @@ export async function failedStart(env: Record<string, string>, timeoutMs = 30_00
   clearTimeout(timer);
   return { code, signal, stdout, stderr, ms: Date.now() - started };
 }
+
+/** `npm start` as an operator runs it, for tests of what reaches the server through npm. */
+export interface NpmStart {
+  /** npm's own pid: the process systemd or Docker sends the stop signal to. */
+  pid: number;
+  /** The process group npm leads; everything its start script runs stays in it. */
+  pgid: number;
+  /** The base URL the server printed. */
+  url: string;
+  /** stdout and stderr so far, npm's and the server's. */
+  output(): string;
+  /** Resolves when npm has exited, with its code or signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Whether any process of the group is still there (npm, a shell, the server). */
+  groupAlive(): boolean;
+  /** SIGKILL to every process of the group: for a test's `finally`, so nothing outlives it. */
+  killGroup(): void;
+}
+
+/**
+ * Runs `npm start` in the project folder, in a process group of its own (detached), with `env`
+ * (TASKPROC_PORT defaults to 0), and resolves once the server prints where it listens. The group
+ * is killed when this test process exits, whatever a test left behind.
+ */
+export async function startNpmStart(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<NpmStart> {
+  ensureBuilt();
+  const child = spawn('npm', ['start'], { cwd: ROOT, env: childEnv({ TASKPROC_PORT: '0', ...env }), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pgid = child.pid as number;
+  const groupAlive = () => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const killGroup = () => {
+    if (groupAlive()) process.kill(-pgid, 'SIGKILL');
+  };
+  process.on('exit', killGroup);
+  // The test runner ends a file that runs over its time with SIGTERM; startNode's hook then exits.
+  hookExit();
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npm start did not report listening within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+      const onData = () => {
+        const m = LISTENING.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1] as string);
+        }
+      };
+      child.stdout?.on('data', onData);
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`npm start exited (code ${code}, signal ${signal}) before listening:\n${out}`));
+      });
+    });
+    return { pid: pgid, pgid, url, output: () => out, exited, groupAlive, killGroup };
+  } catch (err) {
+    killGroup();
+    throw err;
+  }
+}

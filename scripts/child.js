@@ -1,0 +1,24 @@
+// Runs one command for the test scripts, with this process's stdio, and passes Ctrl-C or a stop
+// signal on to it, so stopping `npm test` stops the tests it runs instead of orphaning them.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+/** The project's own tsc, run with this node (no npx, no shell). */
+export const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+
+/** Resolves with the exit code; a child ended by a signal counts as 128 + its number, as shells do. */
+export function run(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+    const pass = (signal) => child.kill(signal);
+    process.on('SIGINT', pass);
+    process.on('SIGTERM', pass);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', pass);
+      process.off('SIGTERM', pass);
+      resolve(code ?? 128 + (constants.signals[signal] ?? 0));
+    });
+  });
+}

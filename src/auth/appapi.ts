@@ -31,8 +31,8 @@ export function secretHash(secret: string): string {
  * AppAPI's check of an ExApp request (EXAPP.md §1): a known, enabled app; a non-empty
  * EX-APP-VERSION (a higher one is stored, as AppAPI does); AUTHORIZATION-APP-API =
  * base64("<user>:<secret>") with the right secret; a named user must exist and be enabled.
- * AA-VERSION is accepted and ignored, as AppAPI ignores it. Failures are throttled per address
- * like wrong passwords.
+ * AA-VERSION is accepted and ignored, as AppAPI ignores it. The secret check is a login attempt of
+ * the LoginThrottle naming the app as its account, like a password naming its login.
  */
 export class AppApiAuthenticator {
   constructor(
@@ -42,20 +42,10 @@ export class AppApiAuthenticator {
   ) {}
 
   async authenticate(h: Headers, ip: string): Promise<AppApiIdentity> {
-    await this.throttle.check(ip);
-    try {
-      return await this.check(h);
-    } catch (err) {
-      if (err instanceof DomainError && err.code === 'not_logged_in') await this.throttle.failed(ip);
-      throw err;
-    }
-  }
-
-  private async check(h: Headers): Promise<AppApiIdentity> {
     const appId = header(h, 'ex-app-id') ?? '';
     const version = header(h, 'ex-app-version') ?? '';
     const authorization = header(h, 'authorization-app-api') ?? '';
-    const fail = (why: string) => new DomainError('not_logged_in', `AppAPI authentication failed: ${why}`);
+    // A request that presents no secret is refused without counting: nothing was guessed.
     if (appId === '') throw fail('the EX-APP-ID header is missing');
     if (version === '') throw fail('the EX-APP-VERSION header is missing');
     if (authorization === '') throw fail('the AUTHORIZATION-APP-API header is missing');
@@ -65,9 +55,10 @@ export class AppApiAuthenticator {
     const userId = decoded.slice(0, colon);
     const secret = decoded.slice(colon + 1);
 
-    const app = await this.apps.getExApp(appId);
-    // One message for unknown apps and wrong secrets, so the answer does not reveal which apps exist.
-    if (!app || !constantTimeEqual(app.secretHash, secretHash(secret))) throw fail('unknown ExApp or wrong secret');
+    // The secret is all that can be guessed. Concurrent requests of one app share one check,
+    // whichever user they act for (an ExApp serving many users at once is not throttled).
+    const credential = sha256Hex(JSON.stringify([appId, secret]));
+    const app = await this.throttle.attempt(ip, appId, credential, () => this.checkSecret(appId, secret));
     if (!app.enabled) throw fail(`the ExApp "${appId}" is disabled`);
     if (compareVersions(version, app.version) > 0) {
       await this.apps.updateExApp(appId, { version });
@@ -78,7 +69,16 @@ export class AppApiAuthenticator {
     if (!user || !user.enabled) throw fail(`the user "${userId}" does not exist or is disabled`);
     return { app, user };
   }
+
+  private async checkSecret(appId: string, secret: string): Promise<ExApp> {
+    const app = await this.apps.getExApp(appId);
+    // One message for unknown apps and wrong secrets, so the answer does not reveal which apps exist.
+    if (!app || !constantTimeEqual(app.secretHash, secretHash(secret))) throw fail('unknown ExApp or wrong secret');
+    return app;
+  }
 }
+
+const fail = (why: string) => new DomainError('not_logged_in', `AppAPI authentication failed: ${why}`);
 
 /** PHP's version_compare for the plain dotted numbers ExApps use ("1.2.10" > "1.2.9"). */
 export function compareVersions(a: string, b: string): number {

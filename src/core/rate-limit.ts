@@ -10,34 +10,57 @@ export interface RateDecision {
   retryAfter: number;
 }
 
-/**
- * Counts hits per key in a sliding window. Every call counts, allowed or not, as upstream's
- * limiter does. Implementations: in memory per node (this file), shared through Redis later.
- */
-export interface RateLimiter {
-  hit(key: string, limit: number, windowSeconds: number): Promise<RateDecision>;
-  /** Forgets a key (a successful login resets the failed-login count). */
-  reset(key: string): Promise<void>;
-  /** Reads the count without adding a hit. */
-  peek(key: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+/** A `take`: the decision, and the name of the hit it counted (null when it was refused and counted nothing). */
+export interface TakenHit extends RateDecision {
+  hit: string | null;
 }
 
-/** Sliding-window log in memory: exact, and bounded because each key keeps at most `limit` timestamps. */
+/**
+ * Counts hits per key in a sliding window. Implementations: in memory per node (this file), shared
+ * through Redis (`limits/redis-rate-limiter.ts`). Each call is atomic: concurrent calls on one key
+ * never see each other half-done.
+ */
+export interface RateLimiter {
+  /** Counts a hit, allowed or not, as upstream's limiter does (the schedule limit). */
+  hit(key: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+  /** Reads the count without adding a hit. */
+  peek(key: string, limit: number, windowSeconds: number): Promise<RateDecision>;
+  /**
+   * Counts a hit only when it is allowed, so the count never passes `limit`: a place reserved before
+   * work whose outcome decides whether it should have counted (a login attempt before its password
+   * is checked). `tag` (non-empty) marks the hit for `withdraw`.
+   */
+  take(key: string, limit: number, windowSeconds: number, tag?: string): Promise<TakenHit>;
+  /** Removes the hit `take` named (when not null) and, with a `tag`, every hit of the key carrying it. */
+  withdraw(key: string, hit: string | null, tag?: string): Promise<void>;
+}
+
+interface Hit {
+  at: number;
+  id: string;
+  tag: string;
+}
+
+interface Log {
+  hits: Hit[];
+  /** When the newest hit leaves its window: then the whole log is stale. */
+  staleAt: number;
+}
+
+/** Sliding-window log in memory: exact, and bounded because each key keeps at most `limit` + 1 hits. */
 export class MemoryRateLimiter implements RateLimiter {
-  private readonly hits = new Map<string, number[]>();
+  private readonly logs = new Map<string, Log>();
   private lastSweep = 0;
+  private seq = 0;
 
   constructor(private readonly clock: Clock) {}
 
   async hit(key: string, limit: number, windowSeconds: number): Promise<RateDecision> {
     const now = this.clock.nowMs();
-    this.sweep(now, windowSeconds);
-    const log = this.window(key, now, windowSeconds);
-    log.push(now);
+    const hits = this.add(key, now, windowSeconds, '');
     // Keep only what can still matter: the last `limit` hits decide when the next one is allowed.
-    if (log.length > limit + 1) log.splice(0, log.length - (limit + 1));
-    this.hits.set(key, log);
-    return decide(log, now, limit, windowSeconds, true);
+    if (hits.length > limit + 1) hits.splice(0, hits.length - (limit + 1));
+    return decide(hits, now, limit, windowSeconds, true);
   }
 
   async peek(key: string, limit: number, windowSeconds: number): Promise<RateDecision> {
@@ -45,27 +68,49 @@ export class MemoryRateLimiter implements RateLimiter {
     return decide(this.window(key, now, windowSeconds), now, limit, windowSeconds, false);
   }
 
-  async reset(key: string): Promise<void> {
-    this.hits.delete(key);
+  async take(key: string, limit: number, windowSeconds: number, tag = ''): Promise<TakenHit> {
+    const now = this.clock.nowMs();
+    const before = decide(this.window(key, now, windowSeconds), now, limit, windowSeconds, false);
+    if (!before.allowed) return { ...before, hit: null };
+    const hits = this.add(key, now, windowSeconds, tag);
+    return { ...decide(hits, now, limit, windowSeconds, true), hit: (hits[hits.length - 1] as Hit).id };
   }
 
-  private window(key: string, now: number, windowSeconds: number): number[] {
+  async withdraw(key: string, hit: string | null, tag = ''): Promise<void> {
+    const log = this.logs.get(key);
+    if (!log) return;
+    log.hits = log.hits.filter((h) => h.id !== hit && (tag === '' || h.tag !== tag));
+    if (log.hits.length === 0) this.logs.delete(key);
+  }
+
+  /** Appends a hit to the key's window and returns the window (kept as the key's log). */
+  private add(key: string, now: number, windowSeconds: number, tag: string): Hit[] {
+    this.sweep(now);
+    const hits = this.window(key, now, windowSeconds);
+    hits.push({ at: now, id: String(++this.seq), tag });
+    this.logs.set(key, { hits, staleAt: now + windowSeconds * 1000 });
+    return hits;
+  }
+
+  private window(key: string, now: number, windowSeconds: number): Hit[] {
     const from = now - windowSeconds * 1000;
-    return (this.hits.get(key) ?? []).filter((t) => t > from);
+    return (this.logs.get(key)?.hits ?? []).filter((h) => h.at > from);
   }
 
-  /** Drops idle keys now and then so memory follows the active callers, not every caller ever seen. */
-  private sweep(now: number, windowSeconds: number): void {
+  /**
+   * Drops stale keys now and then so memory follows the active callers, not every caller ever seen.
+   * Each key goes by its own window: a short one (the schedule limit's) must not end a long one's.
+   */
+  private sweep(now: number): void {
     if (now - this.lastSweep < 60_000) return;
     this.lastSweep = now;
-    const from = now - windowSeconds * 1000;
-    for (const [key, log] of this.hits) if ((log[log.length - 1] ?? 0) <= from) this.hits.delete(key);
+    for (const [key, log] of this.logs) if (log.staleAt <= now) this.logs.delete(key);
   }
 }
 
-function decide(log: number[], now: number, limit: number, windowSeconds: number, counted: boolean): RateDecision {
+function decide(log: Hit[], now: number, limit: number, windowSeconds: number, counted: boolean): RateDecision {
   // The request that frees a slot is the one `limit` places back from the end.
-  const window = { count: log.length, oldestMs: log[0] ?? now, pivotMs: log[Math.max(0, log.length - limit)] ?? now };
+  const window = { count: log.length, oldestMs: log[0]?.at ?? now, pivotMs: log[Math.max(0, log.length - limit)]?.at ?? now };
   return rateDecision(window, now, limit, windowSeconds, counted);
 }
 

@@ -1,4 +1,4 @@
-import type { RateDecision, RateLimiter } from '../core/rate-limit.js';
+import type { RateDecision, RateLimiter, TakenHit } from '../core/rate-limit.js';
 
 export interface FallbackLog {
   warn(obj: object, msg: string): void;
@@ -43,9 +43,29 @@ export class FallbackRateLimiter implements RateLimiter {
     return (await this.attempt(() => this.shared.peek(key, limit, windowSeconds))) ?? this.local.peek(key, limit, windowSeconds);
   }
 
-  async reset(key: string): Promise<void> {
-    await this.local.reset(key);
-    await this.attempt(() => this.shared.reset(key));
+  /**
+   * The shared decision when Redis answers (mirrored in memory when it counted, for a later outage),
+   * else the per-node one. The hit's name carries both names, so `withdraw` reaches both.
+   */
+  async take(key: string, limit: number, windowSeconds: number, tag?: string): Promise<TakenHit> {
+    const shared = await this.attempt(() => this.shared.take(key, limit, windowSeconds, tag));
+    if (shared === undefined) {
+      const local = await this.local.take(key, limit, windowSeconds, tag);
+      return { ...local, hit: local.hit === null ? null : JSON.stringify([local.hit, null]) };
+    }
+    if (shared.hit === null) return shared;
+    const local = await this.local.take(key, limit, windowSeconds, tag);
+    return { ...shared, hit: JSON.stringify([local.hit, shared.hit]) };
+  }
+
+  /**
+   * Withdraws from both. A take that Redis counted after its answer came too late stays counted
+   * there for its window, unless its tag is withdrawn: a failure more, never one less.
+   */
+  async withdraw(key: string, hit: string | null, tag?: string): Promise<void> {
+    const [local, shared] = hit === null ? [null, null] : (JSON.parse(hit) as [string | null, string | null]);
+    await this.local.withdraw(key, local, tag);
+    await this.attempt(() => this.shared.withdraw(key, shared, tag));
   }
 
   /** The shared answer, or undefined when it failed or was too slow (never throws). */

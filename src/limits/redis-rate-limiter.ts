@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Clock } from '../core/clock.js';
-import { rateDecision, type RateDecision, type RateLimiter } from '../core/rate-limit.js';
+import { rateDecision, type RateDecision, type RateLimiter, type TakenHit } from '../core/rate-limit.js';
 
 export const REDIS_KEY_PREFIX = 'taskproc:rl:';
 
@@ -47,17 +47,54 @@ const PEEK_SCRIPT = `${WINDOW_STATE}
 return state(KEYS[1], ARGV[1], tonumber(ARGV[2]))
 `;
 
+/**
+ * A hit only if the window has room: the count and the add are one step, so of concurrent takes
+ * from any number of nodes exactly the ones that fit are counted. ARGV as HIT_SCRIPT's. Returns
+ * [1 if counted, then the window's state]; a refused take leaves the key as it was.
+ */
+const TAKE_SCRIPT = `${WINDOW_STATE}
+local key = KEYS[1]
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+local taken = 0
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, ARGV[1], ARGV[5])
+  redis.call('PEXPIRE', key, ARGV[4])
+  taken = 1
+end
+local s = state(key, ARGV[2], limit)
+return {taken, s[1], s[2], s[3]}
+`;
+
+/**
+ * KEYS[1] key; ARGV: a member to remove ('' for none), a tag whose members to remove ('' for none).
+ * A tagged member is "<id>|<tag>" and ids never hold "|", so the tag is all after the first "|".
+ * The scan is short: a key that takes is never longer than its limit.
+ */
+const WITHDRAW_SCRIPT = `
+local key = KEYS[1]
+if ARGV[1] ~= '' then redis.call('ZREM', key, ARGV[1]) end
+if ARGV[2] ~= '' then
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local bar = string.find(member, '|', 1, true)
+    if bar and string.sub(member, bar + 1) == ARGV[2] then redis.call('ZREM', key, member) end
+  end
+end
+return 0
+`;
+
 type StateReply = [number, string | null, string | null];
 
 interface ScriptedRedis extends Redis {
   rlHit(key: string, now: string, from: string, limit: string, windowMs: string, member: string): Promise<StateReply>;
   rlPeek(key: string, from: string, limit: string): Promise<StateReply>;
+  rlTake(key: string, now: string, from: string, limit: string, windowMs: string, member: string): Promise<[number, ...StateReply]>;
+  rlWithdraw(key: string, member: string, tag: string): Promise<number>;
 }
 
 /**
  * The sliding-window log of MemoryRateLimiter kept in one Redis sorted set per key (score = hit
- * time), so every node sharing the Redis shares the counts exactly. Same semantics and decisions:
- * every hit counts, allowed or not.
+ * time), so every node sharing the Redis shares the counts exactly. Same semantics and decisions.
  */
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: ScriptedRedis;
@@ -74,6 +111,8 @@ export class RedisRateLimiter implements RateLimiter {
     if (!('rlHit' in redis)) {
       redis.defineCommand('rlHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
       redis.defineCommand('rlPeek', { numberOfKeys: 1, lua: PEEK_SCRIPT });
+      redis.defineCommand('rlTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+      redis.defineCommand('rlWithdraw', { numberOfKeys: 1, lua: WITHDRAW_SCRIPT });
     }
     this.redis = redis as ScriptedRedis;
   }
@@ -81,8 +120,7 @@ export class RedisRateLimiter implements RateLimiter {
   async hit(key: string, limit: number, windowSeconds: number): Promise<RateDecision> {
     const now = this.clock.nowMs();
     const windowMs = windowSeconds * 1000;
-    const member = `${now}:${this.nodeId}:${(this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER)}`;
-    const reply = await this.redis.rlHit(this.prefix + key, String(now), String(now - windowMs), String(limit), String(windowMs), member);
+    const reply = await this.redis.rlHit(this.prefix + key, String(now), String(now - windowMs), String(limit), String(windowMs), this.member(now, ''));
     return decide(reply, now, limit, windowSeconds, true);
   }
 
@@ -92,8 +130,22 @@ export class RedisRateLimiter implements RateLimiter {
     return decide(reply, now, limit, windowSeconds, false);
   }
 
-  async reset(key: string): Promise<void> {
-    await this.redis.del(this.prefix + key);
+  async take(key: string, limit: number, windowSeconds: number, tag = ''): Promise<TakenHit> {
+    const now = this.clock.nowMs();
+    const windowMs = windowSeconds * 1000;
+    const member = this.member(now, tag);
+    const [taken, ...state] = await this.redis.rlTake(this.prefix + key, String(now), String(now - windowMs), String(limit), String(windowMs), member);
+    return { ...decide(state, now, limit, windowSeconds, taken === 1), hit: taken === 1 ? member : null };
+  }
+
+  async withdraw(key: string, hit: string | null, tag = ''): Promise<void> {
+    await this.redis.rlWithdraw(this.prefix + key, hit ?? '', tag);
+  }
+
+  /** A unique member (two hits in one millisecond must not collapse), with its tag after the first "|". */
+  private member(now: number, tag: string): string {
+    const id = `${now}:${this.nodeId}:${(this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER)}`;
+    return tag === '' ? id : `${id}|${tag}`;
   }
 }
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createApp } from '../../src/app.js';
 import { configWith } from '../../src/config.js';
-import { MemoryRateLimiter, type RateDecision, type RateLimiter } from '../../src/core/rate-limit.js';
+import { MemoryRateLimiter, type RateDecision, type RateLimiter, type TakenHit } from '../../src/core/rate-limit.js';
 import { FallbackRateLimiter } from '../../src/limits/fallback-rate-limiter.js';
 import { connectRedis, REDIS_CLIENT_OPTIONS, REDIS_KEY_PREFIX, RedisRateLimiter } from '../../src/limits/redis-rate-limiter.js';
 import { ManualClock } from '../helpers/clock.js';
@@ -53,6 +53,9 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+/** A take's decision without the name of its hit (which differs between implementations). */
+const decisionOf = ({ hit: _hit, ...decision }: TakenHit): RateDecision => decision;
 
 let seq = 0;
 const freshPrefix = () => `${RUN_PREFIX}${++seq}:`;
@@ -111,7 +114,7 @@ for (const [name, make] of implementations) {
       assert.deepEqual(idle, { allowed: true, limit: 3, remaining: 3, resetAt: Math.ceil((clock.nowMs() + 10_000) / 1000), retryAfter: 0 });
     });
 
-    it('peek does not count, reset forgets, and keys are separate', async () => {
+    it('peek does not count, and keys are separate', async () => {
       const clock = new ManualClock();
       const l = make(clock);
       for (let i = 0; i < 5; i++) await l.peek('a', 2, 60);
@@ -119,9 +122,61 @@ for (const [name, make] of implementations) {
       await l.hit('a', 2, 60);
       assert.equal((await l.peek('a', 2, 60)).allowed, false);
       assert.equal((await l.peek('b', 2, 60)).allowed, true, 'another key has its own budget');
-      await l.reset('a');
-      assert.equal((await l.peek('a', 2, 60)).remaining, 2);
-      await l.reset('never-seen');
+    });
+
+    it('take counts only while there is room, and a refused take counts nothing', async () => {
+      const clock = new ManualClock();
+      const l = make(clock);
+      for (let i = 0; i < 3; i++) {
+        const t = await l.take('t', 3, 10);
+        assert.equal(t.allowed, true);
+        assert.equal(t.remaining, 2 - i);
+        assert.equal(typeof t.hit, 'string');
+        clock.advance(2000);
+      }
+      const refused = await l.take('t', 3, 10);
+      assert.deepEqual(refused, { allowed: false, limit: 3, remaining: 0, resetAt: Math.ceil((clock.nowMs() + 4000) / 1000), retryAfter: 4, hit: null });
+      clock.advance(4000);
+      assert.equal((await l.take('t', 3, 10)).allowed, true, 'the refused take did not push the window on');
+      assert.equal((await l.take('t', 3, 10)).allowed, false);
+    });
+
+    it('take is atomic: of 12 concurrent takes exactly 10 count', async () => {
+      const l = make(new ManualClock());
+      const ts = await Promise.all(Array.from({ length: 12 }, () => l.take('race', 10, 60, 'x')));
+      assert.equal(ts.filter((t) => t.allowed && t.hit !== null).length, 10);
+      assert.equal((await l.peek('race', 10, 60)).remaining, 0);
+    });
+
+    it('withdraw removes the named hit and, with a tag, every hit carrying that tag, and nothing else', async () => {
+      const clock = new ManualClock();
+      const l = make(clock);
+      const mine = await l.take('w', 5, 60, 'me');
+      await l.take('w', 5, 60, 'me');
+      await l.take('w', 5, 60, 'me|too');
+      await l.take('w', 5, 60, 'other');
+      const untagged = await l.take('w', 5, 60);
+      assert.equal((await l.peek('w', 5, 60)).remaining, 0);
+      await l.withdraw('w', untagged.hit);
+      assert.equal((await l.peek('w', 5, 60)).remaining, 1);
+      await l.withdraw('w', mine.hit, 'me');
+      assert.equal((await l.peek('w', 5, 60)).remaining, 3, 'both hits tagged "me" went; "me|too" and "other" stay');
+      await l.withdraw('w', null, 'me|too');
+      await l.withdraw('w', mine.hit, 'nobody');
+      assert.equal((await l.peek('w', 5, 60)).remaining, 4);
+      await l.withdraw('never-seen', null, 'me');
+    });
+
+    it('keeps a long window whole while shorter ones come and go', async () => {
+      const clock = new ManualClock();
+      const l = make(clock);
+      await l.take('long', 2, 900);
+      await l.take('long', 2, 900);
+      for (let i = 0; i < 5; i++) {
+        clock.advance(100_000);
+        await l.hit(`short-${i}`, 20, 120);
+      }
+      assert.equal((await l.take('long', 2, 900)).allowed, false, '500 s later the 900 s window still holds both');
     });
 
     it('keeps hits in the same millisecond apart', async () => {
@@ -142,16 +197,27 @@ describe('RedisRateLimiter', () => {
       state = (state * 1103515245 + 12345) % 2 ** 31;
       return state % n;
     };
+    const taken: Array<[string, string, string]> = [];
     for (let i = 0; i < 400; i++) {
       const key = `k${rnd(3)}`;
       const op = rnd(10);
       clock.advance(rnd(4) * 700);
+      const tag = rnd(3) === 0 ? undefined : `tag${rnd(2)}`;
       let a: RateDecision | undefined;
       let b: RateDecision | undefined;
-      if (op < 7) [a, b] = [await mem.hit(key, 5, 10), await red.hit(key, 5, 10)];
-      else if (op < 9) [a, b] = [await mem.peek(key, 5, 10), await red.peek(key, 5, 10)];
-      else await Promise.all([mem.reset(key), red.reset(key)]);
-      assert.deepEqual(b, a, `step ${i}: ${op < 7 ? 'hit' : 'peek'} ${key}`);
+      if (op < 3) [a, b] = [await mem.hit(key, 5, 10), await red.hit(key, 5, 10)];
+      else if (op < 5) [a, b] = [await mem.peek(key, 5, 10), await red.peek(key, 5, 10)];
+      else if (op < 8) {
+        const [m, r] = [await mem.take(key, 5, 10, tag), await red.take(key, 5, 10, tag)];
+        assert.equal(r.hit === null, m.hit === null, `step ${i}: take ${key}`);
+        if (m.hit !== null && r.hit !== null) taken.push([key, m.hit, r.hit]);
+        [a, b] = [decisionOf(m), decisionOf(r)];
+      } else {
+        const [k, m, r] = taken.splice(rnd(taken.length + 1), 1)[0] ?? [key, null, null];
+        await Promise.all([mem.withdraw(k, m, tag), red.withdraw(k, r, tag)]);
+        [a, b] = [await mem.peek(k, 5, 10), await red.peek(k, 5, 10)];
+      }
+      assert.deepEqual(b, a, `step ${i}: op ${op} ${key}`);
     }
   });
 
@@ -165,8 +231,10 @@ describe('RedisRateLimiter', () => {
       const ds = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).hit('shared', 20, 120)));
       assert.equal(ds.filter((d) => d.allowed).length, 20);
       assert.equal((await b.peek('shared', 20, 120)).allowed, false);
-      await a.reset('shared');
-      assert.equal((await b.peek('shared', 20, 120)).remaining, 20, 'a reset on one node is seen on the other');
+      const ts = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take('taken', 20, 120, 'acct')));
+      assert.equal(ts.filter((t) => t.hit !== null).length, 20);
+      await a.withdraw('taken', null, 'acct');
+      assert.equal((await b.peek('taken', 20, 120)).remaining, 20, 'a withdrawal on one node is seen on the other');
     } finally {
       second.disconnect();
     }
@@ -205,14 +273,35 @@ describe('FallbackRateLimiter', () => {
       for (let i = 0; i < 3; i++) assert.equal((await l.hit('x', 3, 60)).allowed, true);
       assert.equal((await l.hit('x', 3, 60)).allowed, false, 'the per-node limit still applies');
       assert.equal((await l.peek('x', 3, 60)).allowed, false);
-      await l.reset('x');
-      assert.equal((await l.peek('x', 3, 60)).remaining, 3);
+      const t = await l.take('y', 3, 60, 'acct');
+      assert.equal(t.allowed, true);
+      await l.take('y', 3, 60, 'acct');
+      await l.take('y', 3, 60);
+      assert.equal((await l.take('y', 3, 60)).hit, null, 'the per-node take refuses past the limit');
+      await l.withdraw('y', t.hit, 'acct');
+      assert.equal((await l.peek('y', 3, 60)).remaining, 2);
       const took = Date.now() - started;
       assert.ok(took < 1500, `took ${took} ms`);
       assert.equal(lines.filter((x) => x.startsWith('warn')).length, 1, 'one warning per outage');
     } finally {
       down.disconnect();
     }
+  });
+
+  it('takes in Redis and mirrors in memory, and withdraws from both', async () => {
+    const clock = new ManualClock();
+    const prefix = freshPrefix();
+    const shared = new RedisRateLimiter(redis, clock, prefix);
+    const local = new MemoryRateLimiter(clock);
+    const l = new FallbackRateLimiter(shared, local, { log: logs().log });
+    const t = await l.take('k', 2, 60, 'acct');
+    await l.take('k', 2, 60);
+    for (const one of [shared, local]) assert.equal((await one.peek('k', 2, 60)).remaining, 0);
+    assert.equal((await l.take('k', 2, 60)).hit, null);
+    await l.withdraw('k', t.hit, 'acct');
+    for (const one of [shared, local]) assert.equal((await one.peek('k', 2, 60)).remaining, 1);
+    await shared.take('k', 2, 60);
+    assert.equal((await l.take('k', 2, 60)).allowed, false, 'the shared count decides while Redis answers');
   });
 
   it('does not wait for a slow shared limiter, and logs the outage and the recovery once each', async () => {
@@ -226,7 +315,8 @@ describe('FallbackRateLimiter', () => {
         return answer;
       },
       peek: async () => answer,
-      reset: async () => {},
+      take: async () => ({ ...answer, hit: null }),
+      withdraw: async () => {},
     };
     const { lines, log } = logs();
     const l = new FallbackRateLimiter(shared, new MemoryRateLimiter(clock), { log, timeoutMs: 100 });

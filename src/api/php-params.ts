@@ -171,16 +171,41 @@ function urlDecode(s: string): string {
 
 /**
  * Query, then body (when it is a JSON object or form fields), then route placeholders; later
- * sources win, as in Request's array_merge.
+ * sources win, as in Request's array_merge. A body value nested deeper than a form value can be
+ * (64 levels) is refused: handlers store some values as they are (a worker's partial output), and
+ * one too deep to encode would make every later answer that carries it fail.
+ * @throws DomainError `bad_request` naming the parameter nested too deep.
  */
 export function mergeParams(query: Params, body: unknown, route: Params): Params {
   const out: Params = {};
   for (const source of [query, isPlainObject(body) ? body : {}, route]) {
     for (const [key, value] of Object.entries(source)) {
-      if (!FORBIDDEN_KEYS.has(key)) out[key] = value;
+      if (FORBIDDEN_KEYS.has(key)) continue;
+      if (source === body && nestedDeeperThan(value, MAX_NESTING)) {
+        throw new DomainError('bad_request', `Parameter "${key}" is nested deeper than ${MAX_NESTING} levels`);
+      }
+      out[key] = value;
     }
   }
   return out;
+}
+
+/**
+ * Whether arrays and objects nest more than `limit` levels inside `value` (a scalar is level 0).
+ * Iterative and stopping at the first path too deep: JSON.parse builds 100 000 levels happily,
+ * and a recursive walk (or JSON.stringify) of them overflows the stack.
+ */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: [object, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 // Request::getParam uses isset(): a null value counts as absent and gets the default.

@@ -37,7 +37,8 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
   it('run from another folder without TASKPROC_DATA_DIR: refused, naming ./data there, and nothing is created', async () => {
     for (const args of ADMIN_COMMANDS) {
       const r = await runCli(args, {}, { cwd: dir });
-      refused(r, new RegExp(`^Error: There is no taskproc database at ${escape(join(dir, 'data', 'taskproc.db'))}\\.$`, 'm'), /TASKPROC_DATA_DIR \(--data-dir\) or TASKPROC_DATABASE_URL/);
+      const where = new RegExp(`^Error: There is no taskproc database at ${escape(join(dir, 'data', 'taskproc.db'))}\\.$`, 'm');
+      refused(r, where, /TASKPROC_DATA_DIR \(--data-dir\) or TASKPROC_DATABASE_URL/);
       assert.match(r.stderr, /from the folder the server was started in/);
     }
     assert.deepEqual(readdirSync(dir), [], 'no data directory or database file was made');
@@ -46,9 +47,9 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
   it('with a data directory that holds no database: refused, and the directory stays as it was', async () => {
     const missing = join(dir, 'not', 'there');
     const r = await runCli(['user:list', '--data-dir', missing]);
-    refused(r, new RegExp(`There is no taskproc database at ${escape(join(missing, 'taskproc.db'))}\\.`), new RegExp(`The data directory is ${escape(missing)}\\.`));
-    const viaEnv = await runCli(['user:list'], { TASKPROC_DATA_DIR: missing });
-    refused(viaEnv, new RegExp(`There is no taskproc database at ${escape(join(missing, 'taskproc.db'))}\\.`), /TASKPROC_DATA_DIR/);
+    const where = new RegExp(`There is no taskproc database at ${escape(join(missing, 'taskproc.db'))}\\.`);
+    refused(r, where, new RegExp(`The data directory is ${escape(missing)}\\.`));
+    refused(await runCli(['user:list'], { TASKPROC_DATA_DIR: missing }), where, /TASKPROC_DATA_DIR/);
     assert.deepEqual(readdirSync(dir), []);
   });
 
@@ -56,7 +57,8 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
     const file = join(dir, 'empty.db');
     writeFileSync(file, '');
     const r = await runCli(['user:list', '--database-url', `sqlite:${file}`]);
-    refused(r, new RegExp(`There is no taskproc database at ${escape(file)} \\(the file has no taskproc tables\\)`), /TASKPROC_DATABASE_URL \(--database-url\)/);
+    const where = new RegExp(`There is no taskproc database at ${escape(file)} \\(the file has no taskproc tables\\)`);
+    refused(r, where, /TASKPROC_DATABASE_URL \(--database-url\)/);
     assert.equal(statSync(file).size, 0);
     assert.deepEqual(readdirSync(dir).sort(), ['empty.db']);
     rmSync(file);
@@ -82,15 +84,19 @@ describe('taskproc admin commands on a PostgreSQL schema without taskproc\'s tab
   });
   after(() => schema?.drop());
 
-  const tablesIn = async (name: string) =>
-    (await adminQuery('select table_name from information_schema.tables where table_schema = $1 order by 1', [name])).rows.map((r) => r.table_name as string);
+  const tablesIn = async (name: string) => {
+    const { rows } = await adminQuery('select table_name from information_schema.tables where table_schema = $1 order by 1', [name]);
+    return rows.map((r) => r.table_name as string);
+  };
 
   it('refuses, naming the schema and the database (never the password), and creates no table', async () => {
     const url = new URL(schema.url);
     url.password = 'not-shown';
     for (const args of ADMIN_COMMANDS) {
       const r = await runCli([...args, '--database-url', url.toString()]);
-      refused(r, new RegExp(`^Error: There is no taskproc database in schema "${schema.name}" of the PostgreSQL database "${escape(url.pathname.slice(1))}" at ${escape(url.host)}\\.$`, 'm'), /TASKPROC_DATABASE_URL \(--database-url\), with its \?schema=/);
+      const database = `the PostgreSQL database "${escape(url.pathname.slice(1))}" at ${escape(url.host)}`;
+      const where = new RegExp(`^Error: There is no taskproc database in schema "${schema.name}" of ${database}\\.$`, 'm');
+      refused(r, where, /TASKPROC_DATABASE_URL \(--database-url\), with its \?schema=/);
       assert.doesNotMatch(r.stderr, /not-shown/);
     }
     assert.deepEqual(await tablesIn(schema.name), []);
@@ -100,7 +106,8 @@ describe('taskproc admin commands on a PostgreSQL schema without taskproc\'s tab
     const url = new URL(schema.url);
     const missing = `${schema.name}_none`;
     url.searchParams.set('schema', missing);
-    refused(await runCli(['user:list', '--database-url', url.toString()]), new RegExp(`in schema "${missing}" of the PostgreSQL database`), /--database-url/);
+    const r = await runCli(['user:list', '--database-url', url.toString()]);
+    refused(r, new RegExp(`in schema "${missing}" of the PostgreSQL database`), /--database-url/);
     const { rows } = await adminQuery('select 1 from pg_namespace where nspname = $1', [missing]);
     assert.equal(rows.length, 0);
   });

@@ -197,7 +197,12 @@ export interface NpmStart {
  */
 export async function startNpmStart(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<NpmStart> {
   ensureBuilt();
-  const child = spawn('npm', ['start'], { cwd: ROOT, env: childEnv({ TASKPROC_PORT: '0', ...env }), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: childEnv({ TASKPROC_PORT: '0', ...env }),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const pgid = child.pid as number;
   const groupAlive = () => {
     try {
@@ -216,7 +221,9 @@ export async function startNpmStart(env: Record<string, string>, opts: { timeout
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr?.setEncoding('utf8').on('data', (s: string) => (out += s));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -62,7 +62,8 @@ async function stopWhileRunning(t: TestContext, stop: (npm: NpmStart) => void): 
       TASKPROC_LOG_LEVEL: 'warn',
     });
     const server = npm;
-    const headers = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`, 'ocs-apirequest': 'true', accept: 'application/json' };
+    const auth = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
+    const headers = { authorization: auth, 'ocs-apirequest': 'true', accept: 'application/json' };
     const scheduled = await fetch(`${server.url}/ocs/v2.php/taskprocessing/schedule`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },

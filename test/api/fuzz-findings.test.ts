@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { nested, nestedJson } from '../helpers/fuzz-requests.js';
-import { type FuzzServer, startFuzzServer, V2 } from '../helpers/fuzz-world.js';
+import { nested, nestedJson, sendRaw } from '../helpers/fuzz-requests.js';
+import { type FuzzServer, startFuzzServer, TYPE, V2 } from '../helpers/fuzz-world.js';
 
 /**
  * Defects the fuzz test (fuzz.test.ts) found, each pinned through the real server: requests that
@@ -31,5 +31,22 @@ describe('defects the fuzzing found', () => {
     assert.equal(accepted.status, 200);
     assert.deepEqual((await partial('json')).json.ocs.data.partialOutput, { output: nested(63) });
     assert.match((await partial('xml')).text, /<partialOutput>/);
+  });
+
+  it('answers queue_stats for more than 1000 task types with 400, counting a repeated type once', async () => {
+    const stats = (taskTypeIds: unknown) =>
+      sendRaw(f.w.port, {
+        method: 'GET',
+        target: `${V2}/queue_stats?format=json`,
+        headers: [['Authorization', f.s.admin.auth], ['Content-Type', 'application/json']],
+        body: JSON.stringify({ taskTypeIds }),
+      });
+    const tooMany = await stats(Array.from({ length: 35_000 }, (_, i) => i.toString(36)));
+    assert.equal(tooMany.status, 400);
+    assert.deepEqual(JSON.parse(tooMany.body.toString()).ocs.data, { message: 'Parameter "taskTypeIds" must name at most 1000 task types' });
+    const repeated = await stats([...Array.from({ length: 999 }, (_, i) => i.toString(36)), ...Array.from({ length: 5000 }, () => TYPE)]);
+    assert.equal(repeated.status, 200, repeated.body.toString());
+    const all = await stats(null);
+    assert.equal(all.status, 200, all.body.toString());
   });
 });

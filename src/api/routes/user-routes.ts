@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.js';
-import { DomainError } from '../../core/errors.js';
+import { badRequest, DomainError } from '../../core/errors.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { SettingsService } from '../../core/settings.js';
 import type { TaskService } from '../../core/task-service.js';
@@ -21,6 +21,13 @@ export interface UserRouteDeps {
 export const SCHEDULE_LIMITS = Object.freeze({ user: 20, anonymous: 5, windowSeconds: 120 });
 
 const TP = '/taskprocessing';
+
+/**
+ * Most task types one queue_stats call may name. Each is bound twice in one query, and the
+ * databases take only so many parameters (SQLite 32 766, PostgreSQL 65 535); no server has
+ * anywhere near this many types.
+ */
+const MAX_QUEUE_STATS_TYPES = 1000;
 
 /** The user routes of API.md §4.1 and §4.2, with the documentation page's aliases (§8). */
 export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
@@ -105,7 +112,11 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
       path: `${TP}/queue_stats`,
       auth: 'admin',
       handler: async (ctx) => {
-        const types = ctx.params.taskTypeIds === undefined ? [] : stringListParam(ctx.params, 'taskTypeIds');
+        // Absent or null means every type (Request::getParam's isset); duplicates count once.
+        const types = ctx.params.taskTypeIds == null ? [] : [...new Set(stringListParam(ctx.params, 'taskTypeIds'))];
+        if (types.length > MAX_QUEUE_STATS_TYPES) {
+          throw badRequest(`Parameter "taskTypeIds" must name at most ${MAX_QUEUE_STATS_TYPES} task types`);
+        }
         return { data: await deps.tasks.queueStats(types) };
       },
     },

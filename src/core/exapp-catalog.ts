@@ -146,6 +146,9 @@ export interface Registration {
   customType: TaskTypeDefinition | null;
 }
 
+/** Longest provider id and task type id a registration may carry (characters). */
+const MAX_ID_LENGTH = 255;
+
 /** A registration payload that AppAPI would refuse; the message says why (upstream's words where it has them). */
 export class RegistrationError extends Error {
   override name = 'RegistrationError';
@@ -186,7 +189,16 @@ export function parseRegistration(provider: unknown, custom: unknown, options: P
   for (const key of ['id', 'name', 'task_type']) {
     if (typeof provider[key] !== 'string') throw new RegistrationError(`"${key}" key must be a string`);
   }
+  // The provider id is indexed with its app, and PostgreSQL refuses index entries over 2704 bytes;
+  // a type longer than schedule accepts (255, upstream's VARCHAR(255)) could never get a task.
+  for (const key of ['id', 'task_type']) {
+    if ((provider[key] as string).length > MAX_ID_LENGTH) throw new RegistrationError(`"${key}" key must be at most ${MAX_ID_LENGTH} characters`);
+  }
   if (!Number.isInteger(provider.expected_runtime)) throw new RegistrationError('"expected_runtime" key must be an integer');
+  // Past 2^53 seconds, completionExpectedAt and the lease (4 × the runtime) no longer fit a bigint.
+  if (!Number.isSafeInteger(provider.expected_runtime)) {
+    throw new RegistrationError(`"expected_runtime" key must be an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`);
+  }
   const p = provider as Record<string, unknown> & { id: string; name: string; task_type: string; expected_runtime: number };
   // In upstream's order of checks, so the first problem reported is the one upstream would log.
   const optionalInputShape = shapeOf(p, 'optional_input_shape', names);

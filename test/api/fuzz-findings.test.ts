@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nested, nestedJson, sendRaw } from '../helpers/fuzz-requests.js';
-import { type FuzzServer, startFuzzServer, TYPE, V2 } from '../helpers/fuzz-world.js';
+import { CUSTOM_TYPE, type FuzzServer, PROVIDER, startFuzzServer, TYPE, V2 } from '../helpers/fuzz-world.js';
+import { providerPayload } from '../helpers/http-worker.js';
 
 /**
  * Defects the fuzz test (fuzz.test.ts) found, each pinned through the real server: requests that
@@ -31,6 +32,39 @@ describe('defects the fuzzing found', () => {
     assert.equal(accepted.status, 200);
     assert.deepEqual((await partial('json')).json.ocs.data.partialOutput, { output: nested(63) });
     assert.match((await partial('xml')).text, /<partialOutput>/);
+  });
+
+  it('refuses registrations with ids too long to index or a runtime past 2^53 seconds, so scheduling and claiming never fail', async () => {
+    const register = async (provider: Record<string, unknown>) => {
+      const custom = { ...CUSTOM_TYPE, id: provider.task_type };
+      const r = await f.asWorker('/ocs/v2.php/apps/app_api/api/v1/ai_provider/task_processing', {
+        method: 'POST',
+        body: { provider: providerPayload({ id: PROVIDER, task_type: TYPE, ...provider }), customTaskType: custom },
+      });
+      assert.equal(r.status, 400);
+      return ((await r.json()) as any).ocs.meta.message;
+    };
+    const long = Array.from({ length: 256 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join('');
+    assert.equal(await register({ id: long, task_type: 'fuzz:long-id' }), '"id" key must be at most 255 characters');
+    assert.equal(await register({ id: 'fuzz-long-type', task_type: `t${long}` }), '"task_type" key must be at most 255 characters');
+    for (const runtime of [1e308, 2 ** 62, -(2 ** 60)]) {
+      assert.equal(
+        await register({ id: 'fuzz-slow', task_type: 'fuzz:slow', expected_runtime: runtime }),
+        '"expected_runtime" key must be an integer from -9007199254740991 to 9007199254740991',
+      );
+    }
+    const scheduled = await f.s.ocs('POST', `${V2}/schedule`, { auth: f.alice.auth, body: { type: 'fuzz:slow', appId: 'fuzz', input: { input: 'x' } } });
+    assert.equal(scheduled.status, 412, scheduled.text);
+    // The largest runtime allowed fits: its task is scheduled and claimed.
+    const fits = await f.asWorker('/ocs/v2.php/apps/app_api/api/v1/ai_provider/task_processing', {
+      method: 'POST',
+      body: { provider: providerPayload({ id: 'fuzz-slow', task_type: 'fuzz:slow', expected_runtime: Number.MAX_SAFE_INTEGER }), customTaskType: { ...CUSTOM_TYPE, id: 'fuzz:slow' } },
+    });
+    assert.equal(fits.status, 200, await fits.text());
+    const id = await f.schedule(f.alice, 'fuzz:slow', { input: 'x' });
+    const claimed = await f.asWorker(`${V2}/tasks_provider/next?providerIds[]=fuzz-slow&taskTypeIds[]=fuzz:slow`);
+    assert.equal(claimed.status, 200);
+    assert.equal(((await claimed.json()) as any).ocs.data.task.id, id);
   });
 
   it('answers queue_stats for more than 1000 task types with 400, counting a repeated type once', async () => {

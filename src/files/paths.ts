@@ -1,8 +1,12 @@
 import { badRequest } from '../core/errors.js';
 
-/** Limits on names and paths: ext4 allows 255 bytes per name; the rest keeps rows and URLs bounded. */
+/**
+ * Limits on names and paths: ext4 allows 255 bytes per name; the rest keeps rows and URLs bounded.
+ * A path is indexed with its owner (and its parent with the name), and PostgreSQL refuses index
+ * entries over 2704 bytes: 2000 bytes of path leave room for a 64-character login and a name.
+ */
 const MAX_SEGMENT_BYTES = 250;
-const MAX_PATH_BYTES = 4000;
+const MAX_PATH_BYTES = 2000;
 const MAX_DEPTH = 100;
 
 /** C0 controls and DEL; NUL is reported on its own because it is the classic truncation trick. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { nested, nestedJson, sendRaw } from '../helpers/fuzz-requests.js';
 import { CUSTOM_TYPE, type FuzzServer, PROVIDER, startFuzzServer, TYPE, V2 } from '../helpers/fuzz-world.js';
@@ -82,5 +83,18 @@ describe('defects the fuzzing found', () => {
     assert.equal(repeated.status, 200, repeated.body.toString());
     const all = await stats(null);
     assert.equal(all.status, 200, all.body.toString());
+  });
+
+  it('refuses WebDAV paths over 2000 bytes with 400, which PostgreSQL could not index', async () => {
+    let path = '/remote.php/webdav';
+    let status = 0;
+    for (let i = 0; i < 12 && status !== 400; i++) {
+      path += `/${createHash('sha256').update(String(i)).digest('hex').repeat(3)}`;
+      const r = await fetch(`${f.s.url}${path}`, { method: 'MKCOL', headers: { authorization: f.alice.auth } });
+      status = r.status;
+      if (status === 400) assert.match(await r.text(), /The path is longer than 2000 bytes/);
+      else assert.equal(status, 201);
+    }
+    assert.equal(status, 400);
   });
 });

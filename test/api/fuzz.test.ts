@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { newStats } from '../helpers/answer-shape.js';
 import { nastyCases } from '../helpers/fuzz-corpus.js';
 import {
+  CrashWatch,
   davRequestArbitrary,
   describeRequest,
   exchange,
@@ -32,22 +33,34 @@ describe('fuzzing every route and parameter decoder', () => {
   let f: FuzzServer;
   let w: FuzzWorld;
   const stats = newStats();
+  const crashes = new CrashWatch();
 
   before(async () => {
+    crashes.start();
     f = await startFuzzServer();
     w = f.w;
   });
-  after(() => f.s.close());
+  after(async () => {
+    await f.s.close();
+    crashes.stop();
+  });
+
+  /** One exchange, and any error the server left uncaught meanwhile. */
+  async function problemsOf(c: FuzzCase): Promise<string[]> {
+    const mark = crashes.errors.length;
+    const problems = await exchange(w.port, c, stats);
+    return [...problems, ...crashes.since(mark)];
+  }
 
   /** Runs fixed cases one after the other and fails with every case that went wrong, not just the first. */
   async function runAll(cases: FuzzCase[]): Promise<void> {
     const failures: string[] = [];
     for (const c of cases) {
-      const problems = await exchange(w.port, c, stats);
+      const problems = await problemsOf(c);
       if (problems.length > 0) failures.push(`${c.name}\n    ${describeRequest(c.request)}\n    → ${problems.join('\n    → ')}`);
     }
     await f.assertAnswersNormally();
-    assert.deepEqual(failures, [], `${failures.length} of ${cases.length} requests went wrong:\n${failures.join('\n')}`);
+    if (failures.length > 0) assert.fail(`${failures.length} of ${cases.length} requests went wrong:\n${failures.join('\n')}`);
   }
 
   it('knows which parameters every OCS route reads', () => {
@@ -65,7 +78,7 @@ describe('fuzzing every route and parameter decoder', () => {
 
   const property = (arbitrary: (world: FuzzWorld) => fc.Arbitrary<FuzzCase>) =>
     fc.asyncProperty(arbitrary(w), async (c) => {
-      const problems = await exchange(w.port, c, stats);
+      const problems = await problemsOf(c);
       if (problems.length > 0) throw new Error(`${describeRequest(c.request)}\n→ ${problems.join('\n→ ')}`);
     });
 
@@ -73,6 +86,7 @@ describe('fuzzing every route and parameter decoder', () => {
     await fc.assert(property(ocsRequestArbitrary), {
       seed: SEED,
       numRuns: 500,
+      includeErrorInReport: true,
       plugins: [fc.interruptAfterTimeLimit(20_000), fc.timeout(30_000)],
     });
     await f.assertAnswersNormally();
@@ -82,6 +96,7 @@ describe('fuzzing every route and parameter decoder', () => {
     await fc.assert(property(davRequestArbitrary), {
       seed: SEED,
       numRuns: 200,
+      includeErrorInReport: true,
       plugins: [fc.interruptAfterTimeLimit(10_000), fc.timeout(30_000)],
     });
     await f.assertAnswersNormally();

@@ -223,6 +223,10 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['a NUL byte in the Authorization header', withAuth(Buffer.from('Basic a\u0000b'))],
     ['a header line without a colon', get(`${V2}/tasks?format=json`, [...alice, ['X-Broken', 'x\r\nno-colon-here']])],
     ['a header of 20 KB', get(`${V2}/tasks?format=json`, [...alice, ['X-Big', 'x'.repeat(20_000)]])],
+    ['an X-Request-Id of 8 KB with odd characters', get(`${V2}/tasks?format=json`, [...alice, ['X-Request-Id', Buffer.from(`💩${'r'.repeat(8000)}\u00ff`)]])],
+    ['a gzip Content-Encoding on a JSON body that is not gzip', { ...schedule(JSON.stringify(task)), headers: [...alice, ['Content-Type', 'application/json'], ['Content-Encoding', 'gzip']] }],
+    ['an Expect header the server does not know', { ...schedule(JSON.stringify(task)), headers: [...alice, ['Content-Type', 'application/json'], ['Expect', '200-ok']] }],
+    ['a Transfer-Encoding of gzip, chunked', { ...schedule(JSON.stringify(task)), headers: [...alice, ['Content-Type', 'application/json'], ['Transfer-Encoding', 'gzip, chunked']], framing: 'chunked' }],
     ['an Accept header of odd types', get(`${V2}/tasks`, [...alice, ['Accept', 'application/json;q=0, */*;q=0.1, text/html, ,;,']])],
     ['a Content-Length that is not a number', { method: 'POST', target: `${V2}/schedule?format=json`, headers: [...alice, ['Content-Type', 'application/json'], ['Content-Length', 'abc']], body: '{}', framing: 'none' }],
     [

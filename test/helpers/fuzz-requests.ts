@@ -235,6 +235,33 @@ export async function sendRaw(port: number, request: RawRequest): Promise<RawRes
   }
 }
 
+/**
+ * Errors nothing handled, while the server runs in this process: in production each would stop
+ * the server (an `error` event nobody listens to, a rejected promise nobody awaits). Listening
+ * here records them, so the case that caused one fails, instead of the process dying.
+ */
+export class CrashWatch {
+  readonly errors: string[] = [];
+  private readonly record = (err: unknown) => {
+    this.errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  };
+
+  start(): void {
+    process.on('uncaughtException', this.record);
+    process.on('unhandledRejection', this.record);
+  }
+
+  stop(): void {
+    process.off('uncaughtException', this.record);
+    process.off('unhandledRejection', this.record);
+  }
+
+  /** What was recorded since `mark` (a previous `errors.length`). */
+  since(mark: number): string[] {
+    return this.errors.slice(mark).map((e) => `the server threw and nothing caught it: ${e.split('\n').slice(0, 4).join(' / ')}`);
+  }
+}
+
 /** A short printable description of a request, for failure messages. */
 export function describeRequest(r: RawRequest): string {
   const show = (b: string | Buffer, n: number) => JSON.stringify(Buffer.from(b).subarray(0, n).toString('latin1'));

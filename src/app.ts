@@ -152,6 +152,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     settings,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
+    linger: { bytes: config.lingerBytes, ms: config.lingerSeconds * 1000 },
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     log: { error: (obj, msg) => server.log.error(obj, msg) },
     outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }),

@@ -19,6 +19,15 @@ export interface Config {
   bodyLimit: number;
   /** Largest file accepted by a WebDAV PUT or a worker upload (bytes); larger ones get 413. */
   maxUpload: number;
+  /**
+   * Lingering drain (docs/LIMITS.md): after an answer sent before the request body was all read
+   * (413, a bad multipart body, 401 on an upload), at most this many more bytes of it are read and
+   * thrown away, so a client that writes its whole body before reading gets the answer instead of a
+   * broken pipe. Past it, or past lingerSeconds, the connection is closed. 0: close at once.
+   */
+  lingerBytes: number;
+  /** The lingering drain's time bound (seconds from the answer); 0: close at once. */
+  lingerSeconds: number;
   /** How many tasks the built-in runner processes at once. */
   runnerConcurrency: number;
   /** Longest `wait` (seconds) a worker may ask of `next`/`next_batch` (long-poll); longer asks get 400. */
@@ -98,6 +107,8 @@ const SPECS: Record<keyof Config, KeySpec> = {
   adminPassword: { env: 'TASKPROC_ADMIN_PASSWORD', flag: 'admin-password', parse: (raw) => (raw === '' ? null : raw) },
   bodyLimit: { env: 'TASKPROC_BODY_LIMIT', flag: 'body-limit', parse: int(1024, 1024 * 1024 * 1024) },
   maxUpload: { env: 'TASKPROC_MAX_UPLOAD', flag: 'max-upload', parse: int(1, Number.MAX_SAFE_INTEGER) },
+  lingerBytes: { env: 'TASKPROC_LINGER_BYTES', flag: 'linger-bytes', parse: int(0, Number.MAX_SAFE_INTEGER) },
+  lingerSeconds: { env: 'TASKPROC_LINGER_SECONDS', flag: 'linger-seconds', parse: int(0, 3600) },
   runnerConcurrency: { env: 'TASKPROC_RUNNER_CONCURRENCY', flag: 'runner-concurrency', parse: int(0, 1024) },
   maxWait: { env: 'TASKPROC_MAX_WAIT', flag: 'max-wait', parse: int(0, 3600) },
   leaseSeconds: { env: 'TASKPROC_LEASE_SECONDS', flag: 'lease-seconds', parse: int(1, 86400) },
@@ -128,6 +139,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   adminPassword: null,
   bodyLimit: 8 * 1024 * 1024,
   maxUpload: 512 * 1024 * 1024,
+  // A 10 MB body sent against the 8 MiB body limit is read to its end; a gigabyte is not.
+  lingerBytes: 64 * 1024 * 1024,
+  lingerSeconds: 5,
   runnerConcurrency: 2,
   maxWait: 30,
   leaseSeconds: 60,

@@ -1,36 +1,67 @@
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import busboy from 'busboy';
 import { DomainError } from '../core/errors.js';
 import { parsePhpQuery } from './php-params.js';
+import { bodyCutShort } from './request-body.js';
 
 type Headers = Record<string, string | string[] | undefined>;
+
+const unreadable = (err: Error) =>
+  err instanceof DomainError ? err : new DomainError('bad_request', `The multipart body cannot be read: ${err.message}`);
 
 function parser(headers: Headers, limits: busboy.Limits): busboy.Busboy {
   try {
     return busboy({ headers: headers as busboy.BusboyConfig['headers'], limits });
   } catch (err) {
-    throw new DomainError('bad_request', `The multipart body cannot be read: ${(err as Error).message}`);
+    throw unreadable(err as Error);
   }
 }
 
 /**
+ * Feeds `body` to the parser. pipe() alone passes on neither an error nor an early close of the
+ * source: a client that went away mid-body would leave the parser (and whoever waits on it)
+ * waiting forever. The returned function stops feeding and ends the parser; `body` itself is never
+ * destroyed, so an answer can still go out on its connection and the rest of the body is drained
+ * after it (api/http-connections.ts).
+ */
+function feed(body: Readable, bb: busboy.Busboy): () => void {
+  const stopWatching = finished(body, { writable: false }, (err) => {
+    if (err) bb.destroy(bodyCutShort());
+  });
+  body.pipe(bb);
+  return () => {
+    stopWatching();
+    body.unpipe(bb);
+    // The parser's own complaint about the end it never saw goes to its error listener, which stays.
+    if (!bb.destroyed) bb.destroy();
+  };
+}
+
+/**
  * The form fields of a multipart body as request parameters (PHP-style names such as `a[]`),
- * with file parts skipped: Nextcloud reads multipart parameters on POST.
+ * with file parts skipped: Nextcloud reads multipart parameters on POST. Over `limit` bytes of
+ * fields the answer is 413 at once; a body that breaks off or does not parse is 400.
  */
 export function multipartFields(headers: Headers, body: Readable, limit: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const bb = parser(headers, { fieldSize: limit, files: 0 });
     const pairs: string[] = [];
     let size = 0;
+    let settled = false;
+    const stop = feed(body, bb);
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      stop();
+      outcome();
+    };
     bb.on('field', (name, value) => {
       size += name.length + value.length;
-      if (size > limit) reject(new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`));
-      pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
+      if (size > limit) settle(() => reject(new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`)));
+      else pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
     });
-    bb.on('file', (_name, stream) => stream.resume());
-    bb.on('error', (err) => reject(new DomainError('bad_request', `The multipart body cannot be read: ${(err as Error).message}`)));
-    bb.on('close', () => resolve(parsePhpQuery(pairs.join('&'))));
-    body.pipe(bb);
+    bb.on('error', (err: Error) => settle(() => reject(unreadable(err))));
+    bb.on('close', () => settle(() => resolve(parsePhpQuery(pairs.join('&')))));
   });
 }
 
@@ -42,23 +73,46 @@ export interface MultipartFile {
 
 /**
  * Hands the first file part named `field` to `consume` as a stream (never buffered), and skips
- * everything else. Resolves to undefined when the body has no such part.
+ * everything else. Resolves to undefined when the body has no such part. When `consume` fails
+ * (over the upload limit, a full quota) its error is the answer at once, without reading the rest
+ * of the body; a body that does not parse or breaks off is 400, answered once `consume` has
+ * settled, so nothing it stored is left behind.
  */
 export function withMultipartFile<T>(headers: Headers, body: Readable, field: string, consume: (file: MultipartFile) => Promise<T>): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
     const bb = parser(headers, { files: 10 });
     let result: Promise<T> | undefined;
+    let broken = false;
+    let settled = false;
+    const stop = feed(body, bb);
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      stop();
+      outcome();
+    };
     bb.on('file', (name, stream, info) => {
+      // busboy destroys an unfinished part's stream with its own error when the form breaks off;
+      // with nobody listening that error would end the process. The consumer sees it through its
+      // own listeners (or as an early end).
+      stream.on('error', () => {});
       if (name !== field || result) {
         stream.resume();
         return;
       }
       result = consume({ stream, filename: info.filename ?? '', mimeType: info.mimeType });
-      // Keep the parser going even if the consumer fails, so the request body is drained.
-      result.catch(() => stream.resume());
+      // A consumer that fails because the body broke off is answered below, with the reason.
+      result.catch((err: unknown) => broken || settle(() => reject(err)));
     });
-    bb.on('error', (err) => reject(new DomainError('bad_request', `The multipart body cannot be read: ${(err as Error).message}`)));
-    bb.on('close', () => (result ? result.then(resolve, reject) : resolve(undefined)));
-    body.pipe(bb);
+    bb.on('error', (err: Error) => {
+      broken = true;
+      const answer = () => reject(unreadable(err));
+      if (result) result.then(() => settle(answer), () => settle(answer));
+      else settle(answer);
+    });
+    bb.on('close', () => {
+      if (!result) settle(() => resolve(undefined));
+      else result.then((value) => settle(() => resolve(value)), () => undefined);
+    });
   });
 }

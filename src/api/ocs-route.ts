@@ -54,6 +54,9 @@ export interface OcsRouteDeps extends CallerDeps {
 
 export function send(reply: FastifyReply, out: OcsReply): FastifyReply {
   reply.code(out.httpStatus).headers(out.headers);
+  // Answered before the body was all read (413, a broken upload): the rest of it is drained, not
+  // parsed as requests, and the connection ends (api/http-connections.ts).
+  if (!reply.request.raw.complete) reply.header('connection', 'close');
   return reply.send(out.body);
 }
 

@@ -1,25 +1,76 @@
+import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../core/errors.js';
 import { parsePhpQuery } from './php-params.js';
 
+const bodyTooLarge = (limit: number) => new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`);
+
+/** The client went away (or its body broke off) before the whole body arrived. Nobody reads the answer, but it is not a server fault. */
+export const bodyCutShort = () => new DomainError('bad_request', 'The client closed the connection before the request body was complete');
+
 /**
  * Fastify parses bodies only for methods that usually have one. Nextcloud parses a JSON body for
- * any method, and nc_py_api sends `GET tasks_provider/next` with a JSON body, so GET bodies are
- * read here, under the same size limit.
+ * any method, and nc_py_api sends `GET tasks_provider/next` with a JSON body, so GET bodies (with
+ * a length or chunked) are read here, under the same size limit.
  */
 export async function requestBody(req: FastifyRequest, limit: number): Promise<unknown> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return req.body;
   const length = Number(req.headers['content-length'] ?? 0);
   if (!(length > 0) && !req.headers['transfer-encoding']) return undefined;
-  if (length > limit) throw new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req.raw) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return parseBody(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'));
+  if (length > limit) throw bodyTooLarge(limit);
+  const body = await readBody(req.raw, limit, () => bodyTooLarge(limit));
+  return parseBody(req.headers['content-type'], body.toString('utf8'));
+}
+
+/**
+ * Reads a request body whole, or rejects with `tooLarge()` past `limit` bytes and with
+ * `bodyCutShort()` when the client goes away first. Never destroys `stream`: destroying a request
+ * closes its socket before the answer can be sent; what is left of an oversized body is drained
+ * after the answer (api/http-connections.ts).
+ */
+export function readBody(stream: Readable, limit: number, tooLarge: () => DomainError): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+      stream.off('error', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stop();
+        // Nothing more is read until the answer is out; the lingering drain takes it from there.
+        stream.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onClose = () => {
+      stop();
+      reject(bodyCutShort());
+    };
+    if (stream.readableEnded) {
+      resolve(Buffer.alloc(0));
+      return;
+    }
+    if (stream.destroyed) {
+      reject(bodyCutShort());
+      return;
+    }
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    // 'close' without 'end' is a request cut short; an IncomingMessage emits 'error' only when listened to.
+    stream.once('close', onClose);
+    stream.once('error', onClose);
+  });
 }
 
 /** Decodes a body the way Nextcloud's Request does: JSON when the type says so, form encoding otherwise. */

@@ -1,5 +1,6 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DomainError } from '../core/errors.js';
+import { HttpConnections, type LingerLimits, protocolAnswer } from './http-connections.js';
 import { chooseFormat, type OcsFormat, type OcsVersion, renderOcs, ROUTE_NOT_FOUND_MESSAGE } from './ocs.js';
 import { ocsHandler, type OcsRoute, type OcsRouteDeps, send, sendError } from './ocs-route.js';
 import { cachedQueryParser, parsePhpQuery } from './php-params.js';
@@ -9,12 +10,15 @@ export interface ServerOptions extends OcsRouteDeps {
   routes: OcsRoute[];
   trustProxy: boolean;
   logger: boolean | { level: string };
+  /** The lingering drain's bounds for bodies left unread by an early answer (http-connections.ts). */
+  linger: LingerLimits;
 }
 
 const OCS_PREFIX = /^\/ocs\/v([12])\.php(\/.*)?$/;
 
 /** The HTTP server: parsers, OCS routes under both prefixes, and envelope answers for every failure. */
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const connections = new HttpConnections(opts.linger);
   const app = Fastify({
     logger: opts.logger,
     bodyLimit: opts.bodyLimit,
@@ -24,7 +28,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     requestIdHeader: 'x-request-id',
     // Idle keep-alive connections close with the server; busy ones get app.close()'s grace period.
     forceCloseConnections: 'idle',
+    // Requests Node's parser refuses, and URLs the router cannot decode, are answered in the
+    // envelope (or as Sabre errors on WebDAV paths) like every other failure.
+    clientErrorHandler: (err, socket) => connections.onClientError(err, socket),
+    frameworkErrors: (err, req, reply) => {
+      const answer = protocolAnswer(err.statusCode ?? 400, frameworkErrorMessage(err), req.url, req.headers.accept);
+      return (reply as FastifyReply).code(answer.status).headers(answer.headers).send(answer.body);
+    },
   });
+  connections.install(app.server);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -99,6 +111,17 @@ function fastifyErrorToDomain(err: FastifyError): DomainError | Error {
     return new DomainError('bad_request', err.message);
   }
   return err;
+}
+
+function frameworkErrorMessage(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return 'The URL cannot be decoded: it has a malformed percent-encoding or bytes that are not UTF-8';
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return 'A segment of the URL is longer than the server accepts';
+    default:
+      return err.message;
+  }
 }
 
 /** `/taskprocessing/task/:id` → a regex matching concrete paths, for the 405 check. */

@@ -65,6 +65,15 @@ function sabreErrorXml(exception: string, message: string): string {
 }
 
 /**
+ * A request refused before any route (it did not parse, or its URL cannot be decoded) as Sabre
+ * reports errors: the exception of a domain error with that status where there is one.
+ */
+export function sabreProtocolError(status: number, message: string): { headers: Record<string, string>; body: string } {
+  const exception = Object.values(DAV_ERROR_TABLE).find((s) => s.status === status)?.exception ?? 'Sabre\\DAV\\Exception';
+  return { headers: { 'content-type': 'application/xml; charset=utf-8' }, body: sabreErrorXml(exception, message) };
+}
+
+/**
  * Answers any thrown value as a Sabre error. Unknown errors are logged and become a 500 that
  * says nothing about their cause.
  */
@@ -81,7 +90,8 @@ export function sendDavError(reply: FastifyReply, err: unknown, log: { error(o: 
   if (status === 401) headers['www-authenticate'] = 'Basic realm="Nextcloud", charset="UTF-8"';
   // Sabre's MethodNotAllowed always says what is allowed instead.
   if (status === 405) headers.allow = DAV_METHODS.join(', ');
-  // An upload refused before its body was read: closing is cheaper than draining gigabytes.
+  // Answered before the upload was all read: the rest of it is drained, not parsed as requests,
+  // and the connection ends (api/http-connections.ts).
   if (!reply.request.raw.complete) headers.connection = 'close';
   reply.code(status).headers(headers);
   return reply.send(reply.request.method === 'HEAD' ? undefined : sabreErrorXml(exception, message));

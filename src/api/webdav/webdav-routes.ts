@@ -5,6 +5,7 @@ import { DomainError, notFound, notLoggedIn } from '../../core/errors.js';
 import { uploadTooLarge } from '../../files/blob-store.js';
 import type { FileService, StoredFile } from '../../files/file-service.js';
 import { normalizePath } from '../../files/paths.js';
+import { readBody } from '../request-body.js';
 import { DAV_METHODS, type DavMethod, sendDavError } from './dav-errors.js';
 import { type DavUrl, hrefBase, hrefOf, isDavUrl, parseDavUrl } from './dav-paths.js';
 import { httpDate, ocFileId, propsOf, quoted } from './dav-props.js';
@@ -207,17 +208,7 @@ function bodyStream(req: FastifyRequest): Readable {
 async function readSmallBody(req: FastifyRequest, limit: number): Promise<Buffer> {
   const tooLarge = () => new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`);
   if ((contentLength(req) ?? 0) > limit) throw tooLarge();
-  const stream = bodyStream(req);
-  if (stream.readableEnded) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    // Leaving the loop destroys the request; only a chunked body (no Content-Length) gets this far.
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  return readBody(bodyStream(req), limit, tooLarge);
 }
 
 /** The client went away mid-upload; whatever the store threw, the answer (to nobody) is a plain 400. */

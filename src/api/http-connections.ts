@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { chooseFormat, type OcsVersion, renderOcs } from './ocs.js';
+import { bodyPending } from './request-body.js';
 import { sabreProtocolError } from './webdav/dav-errors.js';
 import { isDavUrl } from './webdav/dav-paths.js';
 
@@ -46,7 +47,7 @@ export class HttpConnections {
       // 'prefinish' comes as the answer is ended, before Node's own 'finish' handler, which would
       // otherwise dump a body nobody read: dumped bytes are dropped unseen and could not be counted.
       res.once('prefinish', () => {
-        if (!req.complete && !req.destroyed) this.drain(req, res);
+        if (bodyPending(req) && !req.destroyed) this.drain(req, res);
       });
       res.once('finish', forget);
     });

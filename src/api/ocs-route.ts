@@ -8,7 +8,7 @@ import type { ExApp, User } from '../store/store.js';
 import { type AuthMode, type CallerDeps, resolveCaller } from './caller.js';
 import { chooseFormat, type OcsFormat, type OcsReply, type OcsVersion, renderError, renderOcs } from './ocs.js';
 import { mergeParams } from './php-params.js';
-import { requestBody } from './request-body.js';
+import { bodyPending, requestBody } from './request-body.js';
 
 export interface OcsContext {
   req: FastifyRequest;
@@ -56,7 +56,7 @@ export function send(reply: FastifyReply, out: OcsReply): FastifyReply {
   reply.code(out.httpStatus).headers(out.headers);
   // Answered before the body was all read (413, a broken upload): the rest of it is drained, not
   // parsed as requests, and the connection ends (api/http-connections.ts).
-  if (!reply.request.raw.complete) reply.header('connection', 'close');
+  if (bodyPending(reply.request.raw)) reply.header('connection', 'close');
   return reply.send(out.body);
 }
 

@@ -1,9 +1,19 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../core/errors.js';
 import { parsePhpQuery } from './php-params.js';
 
 const bodyTooLarge = (limit: number) => new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`);
+
+/**
+ * Whether part of the request body has not arrived yet. `complete` alone does not say: an answer
+ * made at once (a 404) runs before Node has marked even a bodyless request complete.
+ */
+export function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
 
 /** The client went away (or its body broke off) before the whole body arrived. Nobody reads the answer, but it is not a server fault. */
 export const bodyCutShort = () => new DomainError('bad_request', 'The client closed the connection before the request body was complete');

@@ -522,6 +522,32 @@ describe('requests the parser or the router refuses', () => {
     assert.equal(trailing.length, 0, 'no body after the answer to HEAD');
   });
 
+  it('answers HEAD without a body whatever the answer, so a request pipelined after it is read right', async () => {
+    const targets = [
+      `${V2}/tasktypes?format=json`, // 401
+      `${V1}/tasktypes`,
+      `${V2}/no/such/route`, // 404
+      '/ocs/v1.php/no/such/route',
+      `${V2}/schedule`, // 405
+      CAPABILITIES, // 200
+      '/remote.php/dav/files/admin/x', // Sabre's 401
+      `${V2}/task/%zz`, // undecodable
+    ];
+    for (const target of targets) {
+      const conn = await WireConnection.open(s.url);
+      try {
+        await conn.write(Buffer.concat([requestBytes('HEAD', target, {}), requestBytes('GET', `${CAPABILITIES}?format=json`, {})]));
+        const head = await conn.response({ head: true });
+        assert.ok(head.status >= 200 && head.status < 500, `HEAD ${target}: ${head.status}`);
+        const next = await conn.response();
+        assert.equal(next.status, 200, `the GET after HEAD ${target}`);
+        assert.equal(next.json.ocs.meta.statuscode, 200);
+      } finally {
+        conn.destroy();
+      }
+    }
+  });
+
   it('answers normally afterwards', async () => {
     const r = await s.ocs('GET', CAPABILITIES);
     assert.equal(r.status, 200);

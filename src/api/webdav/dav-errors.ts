@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { DomainError, type ErrorCode } from '../../core/errors.js';
 import { databaseUnavailableError } from '../../store/db-errors.js';
+import { bodyPending } from '../request-body.js';
 import { escapeXml } from './dav-xml.js';
 
 /** The methods the WebDAV routes answer, for Allow headers (OPTIONS and every 405). */
@@ -92,7 +93,7 @@ export function sendDavError(reply: FastifyReply, err: unknown, log: { error(o: 
   if (status === 405) headers.allow = DAV_METHODS.join(', ');
   // Answered before the upload was all read: the rest of it is drained, not parsed as requests,
   // and the connection ends (api/http-connections.ts).
-  if (!reply.request.raw.complete) headers.connection = 'close';
+  if (bodyPending(reply.request.raw)) headers.connection = 'close';
   reply.code(status).headers(headers);
   return reply.send(reply.request.method === 'HEAD' ? undefined : sabreErrorXml(exception, message));
 }

@@ -484,6 +484,14 @@ describe('requests the parser or the router refuses', () => {
     assert.match(await r.text(), /<s:exception>Sabre\\DAV\\Exception\\BadRequest<\/s:exception>/);
   });
 
+  it('answers a URL segment longer than the router takes with 414 in the envelope', async () => {
+    const r = await fetch(`${s.url}${V2}/task/${'1'.repeat(600)}?format=json`);
+    assert.equal(r.status, 414);
+    const body = (await r.json()) as any;
+    assert.equal(body.ocs.meta.statuscode, 414);
+    assert.equal(body.ocs.meta.message, 'A segment of the URL is longer than the server accepts');
+  });
+
   it('answers a malformed request line with 400 in the XML v2 envelope and closes the connection', async () => {
     const { r } = await refused('GARBAGE\r\n\r\n');
     assert.equal(r.status, 400);

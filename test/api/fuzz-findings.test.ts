@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { nested, nestedJson, sendRaw } from '../helpers/fuzz-requests.js';
+import { sendRaw } from '../helpers/fuzz-exchange.js';
+import { nested, nestedJson } from '../helpers/fuzz-routes.js';
 import { CUSTOM_TYPE, type FuzzServer, PROVIDER, startFuzzServer, TYPE, V2 } from '../helpers/fuzz-world.js';
 import { providerPayload } from '../helpers/http-worker.js';
 
@@ -54,12 +55,16 @@ describe('defects the fuzzing found', () => {
         '"expected_runtime" key must be an integer from -9007199254740991 to 9007199254740991',
       );
     }
-    const scheduled = await f.s.ocs('POST', `${V2}/schedule`, { auth: f.alice.auth, body: { type: 'fuzz:slow', appId: 'fuzz', input: { input: 'x' } } });
+    const slow = { type: 'fuzz:slow', appId: 'fuzz', input: { input: 'x' } };
+    const scheduled = await f.s.ocs('POST', `${V2}/schedule`, { auth: f.alice.auth, body: slow });
     assert.equal(scheduled.status, 412, scheduled.text);
     // The largest runtime allowed fits: its task is scheduled and claimed.
     const fits = await f.asWorker('/ocs/v2.php/apps/app_api/api/v1/ai_provider/task_processing', {
       method: 'POST',
-      body: { provider: providerPayload({ id: 'fuzz-slow', task_type: 'fuzz:slow', expected_runtime: Number.MAX_SAFE_INTEGER }), customTaskType: { ...CUSTOM_TYPE, id: 'fuzz:slow' } },
+      body: {
+        provider: providerPayload({ id: 'fuzz-slow', task_type: 'fuzz:slow', expected_runtime: Number.MAX_SAFE_INTEGER }),
+        customTaskType: { ...CUSTOM_TYPE, id: 'fuzz:slow' },
+      },
     });
     assert.equal(fits.status, 200, await fits.text());
     const id = await f.schedule(f.alice, 'fuzz:slow', { input: 'x' });

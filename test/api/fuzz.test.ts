@@ -2,20 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { newStats } from '../helpers/answer-shape.js';
-import { nastyCases } from '../helpers/fuzz-corpus.js';
-import {
-  CrashWatch,
-  davRequestArbitrary,
-  describeRequest,
-  exchange,
-  type FuzzCase,
-  type FuzzWorld,
-  OCS_ROUTES,
-  ocsRequestArbitrary,
-  ROUTE_PARAMS,
-  routeKey,
-  wrongTypeCases,
-} from '../helpers/fuzz-requests.js';
+import { nastyCases, wrongTypeCases } from '../helpers/fuzz-corpus.js';
+import { davRequestArbitrary, ocsRequestArbitrary } from '../helpers/fuzz-arbitraries.js';
+import { CrashWatch, describeRequest, exchange } from '../helpers/fuzz-exchange.js';
+import { type FuzzCase, type FuzzWorld, OCS_ROUTES, ROUTE_PARAMS, routeKey } from '../helpers/fuzz-routes.js';
 import { type FuzzServer, startFuzzServer } from '../helpers/fuzz-world.js';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { secretHash } from '../../src/auth/appapi.js';
-import type { FuzzWorld } from './fuzz-requests.js';
+import type { FuzzWorld } from './fuzz-routes.js';
 import { providerPayload, SHAPE } from './http-worker.js';
 import { echoProvider } from './providers.js';
 import { startServer, type TestServer, type TestUser, waitForStatus } from './server.js';
@@ -88,7 +88,8 @@ export async function startFuzzServer(): Promise<FuzzServer> {
   const alice = await s.addUser('alice');
   const bob = await s.addUser('bob');
   const guest = await s.addUser('gwen', { guest: true });
-  await s.app.store.exapps.createExApp({ appId: EXAPP, version: '1.0.0', secretHash: secretHash(SECRET), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+  const exApp = { appId: EXAPP, version: '1.0.0', secretHash: secretHash(SECRET), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 };
+  await s.app.store.exapps.createExApp(exApp);
   const registered = await asWorker('/ocs/v1.php/apps/app_api/api/v1/ai_provider/task_processing', {
     method: 'POST',
     body: { provider: PROVIDER_PAYLOAD, customTaskType: CUSTOM_TYPE },

@@ -75,8 +75,8 @@ export interface MultipartFile {
  * Hands the first file part named `field` to `consume` as a stream (never buffered), and skips
  * everything else. Resolves to undefined when the body has no such part. When `consume` fails
  * (over the upload limit, a full quota) its error is the answer at once, without reading the rest
- * of the body; a body that does not parse or breaks off is 400, answered once `consume` has
- * settled, so nothing it stored is left behind.
+ * of the body; a body that does not parse or breaks off before that part has ended is 400,
+ * answered once `consume` has settled, so nothing it stored is left behind.
  */
 export function withMultipartFile<T>(headers: Headers, body: Readable, field: string, consume: (file: MultipartFile) => Promise<T>): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
@@ -107,7 +107,9 @@ export function withMultipartFile<T>(headers: Headers, body: Readable, field: st
     bb.on('error', (err: Error) => {
       broken = true;
       const answer = () => reject(unreadable(err));
-      if (result) result.then(() => settle(answer), () => settle(answer));
+      // A part that ended before the form broke off arrived whole and is stored: its answer stands
+      // (a 400 would leave it stored, and a client trying again would store it twice).
+      if (result) result.then((value) => settle(() => resolve(value)), () => settle(answer));
       else settle(answer);
     });
     bb.on('close', () => {

@@ -163,6 +163,30 @@ for (const fileStorage of ['disk', 'database'] as const) {
       await uploadWorks(id);
     });
 
+    it('answers 201 for a file part that ended whole before the form broke off, storing it once', NO_HANG, async () => {
+      const id = await claimed();
+      const data = randomBytes(100 * 1024);
+      const whole = multipart(data);
+      const boundary = /boundary=(.*)$/.exec(whole.type)?.[1] ?? '';
+      // The file part and its delimiter, then a second part that never ends.
+      const body = Buffer.concat([whole.body.subarray(0, whole.body.length - `--\r\n`.length), Buffer.from(`\r\nContent-Disposition: form-data; name="x"\r\n\r\nunfinis`)]);
+      assert.ok(body.includes(`--${boundary}\r\nContent-Disposition: form-data; name="x"`));
+      const conn = await WireConnection.open(s.url);
+      let fileId: number;
+      try {
+        await conn.write(requestBytes('POST', uploadPath(id), uploadHeaders(whole.type, { 'Content-Length': String(body.length) }), body));
+        const r = await conn.response();
+        assert.equal(r.status, 201, r.text);
+        fileId = r.json.ocs.data.fileId as number;
+      } finally {
+        conn.destroy();
+      }
+      const done = await worker.result(id, { output: fileId });
+      assert.equal(done.status, 200, done.text);
+      const download = await fetch(`${s.url}${V2}/tasks/${id}/file/${fileId}`, { headers: { authorization: alice.auth } });
+      assert.ok(Buffer.from(await download.arrayBuffer()).equals(data));
+    });
+
     it('survives a client that goes away mid-part, keeps nothing, and answers the next request', NO_HANG, async () => {
       const id = await claimed();
       const baseline = await storedBlobs(s);

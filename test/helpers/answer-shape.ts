@@ -33,11 +33,14 @@ export function answerProblems(method: string, target: string, r: RawResponse, s
   if (r.status >= 500) problems.push(`HTTP ${r.status}`);
   if (r.status < 200 || r.status > 599) problems.push(`HTTP ${r.status} is not a final status`);
   if (method === 'HEAD' || r.status === 204) return problems;
-  if (path.startsWith('/remote.php')) {
+  const text = r.body.toString('utf8');
+  // WebDAV's own paths answer as Sabre does; the rest of /remote.php is neither DAV nor OCS, and
+  // may answer either way (the DAV plugin owns the prefix, the router's URL check does not).
+  const dav = /^\/remote\.php\/(?:dav|webdav)(?:\/|$)/.test(path);
+  if (dav || (path.startsWith('/remote.php') && !text.startsWith('{"ocs":') && !text.startsWith('<?xml version="1.0"?>\n<ocs>'))) {
     stats.dav++;
     return [...problems, ...davProblems(method, r)];
   }
-  const text = r.body.toString('utf8');
   const type = header(r, 'content-type') ?? '';
   // ExApp required and the CSRF check: upstream's bare JSONResponse, whatever the format asked.
   if (r.status === 412 && type.startsWith('application/json') && isBareMessage(text)) return problems;

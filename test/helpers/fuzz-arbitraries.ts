@@ -126,6 +126,13 @@ const idArb = (w: FuzzWorld) =>
     { arbitrary: oddString.map(pct), weight: 1 },
   );
 
+const SEGMENTS = ['fuzz.txt', 'dir', 'a%20b', '..', '.', '%2e%2e', '%2f', '%00', '%252e', 'a%2fb', '%C3%A4', '%F0%9F%92%A9', '', '%zz', '~'];
+const segment = fc.oneof(
+  { arbitrary: fc.constantFrom(...SEGMENTS), weight: 3 },
+  { arbitrary: oddString.map(pct), weight: 1 },
+);
+const ODD_PREFIXES = ['', '/ocs/v1.php', '/ocs/v2.php', '/ocs/v2.php/taskprocessing', '/ocs/v3.php', '/index.php', '/status.php', '/remote.php'];
+
 type BodyKind = 'none' | 'json' | 'json-raw' | 'form' | 'multipart' | 'other';
 
 const ODD_TYPES = [
@@ -160,9 +167,13 @@ export function ocsRequestArbitrary(w: FuzzWorld): fc.Arbitrary<FuzzCase> {
         contentType: fc.constantFrom(...ODD_TYPES),
         auth: authFor(w, route),
         ocsApi: fc.boolean(),
+        // Now and then a path no route has: below the OCS entry points, or anywhere else.
+        elsewhere: fc.option(fc.tuple(fc.constantFrom(...ODD_PREFIXES), fc.array(segment, { maxLength: 3 })), { freq: 12 }),
       })
       .map((r): FuzzCase => {
-        const path = `/ocs/v${r.version}.php${fillPath(route.path, r.ids)}`;
+        const path = r.elsewhere
+          ? `${r.elsewhere[0]}${r.elsewhere[1].map((x) => `/${x}`).join('')}` || '/'
+          : `/ocs/v${r.version}.php${fillPath(route.path, r.ids)}`;
         const query = { ...r.query, ...(r.format !== undefined && { format: r.format }) };
         const qs = [phpForm(query), r.rawQuery === null ? '' : rawQueryOf(r.rawQuery)].filter((s) => s !== '').join('&');
         const headers: [string, string | Buffer][] = [...r.auth];
@@ -200,11 +211,6 @@ export function ocsRequestArbitrary(w: FuzzWorld): fc.Arbitrary<FuzzCase> {
 }
 
 const DAV_USERS = ['alice', 'bob', 'nobody', 'ALICE', '%61lice', '..', '%2e%2e', 'al%2fice', 'al%00ice'];
-const SEGMENTS = ['fuzz.txt', 'dir', 'a%20b', '..', '.', '%2e%2e', '%2f', '%00', '%252e', 'a%2fb', '%C3%A4', '%F0%9F%92%A9', '', '%zz', '~'];
-const segment = fc.oneof(
-  { arbitrary: fc.constantFrom(...SEGMENTS), weight: 3 },
-  { arbitrary: oddString.map(pct), weight: 1 },
-);
 const PROPFIND_BODIES = [
   '',
   '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>',

@@ -406,6 +406,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['DAV: a double-encoded dot-dot', dav('PROPFIND', `/remote.php/dav/files/alice/%252e%252e`, [['Depth', '1']])],
     ['DAV: NUL in a name', dav('PUT', `/remote.php/dav/files/alice/a%00b`, [], 'x')],
     ['DAV: an undecodable name', dav('GET', `/remote.php/webdav/%zz`)],
+    ['DAV: an undecodable name below /remote.php/dav', dav('PROPFIND', `/remote.php/dav/%zz`)],
     ['DAV: another user', dav('PROPFIND', `/remote.php/dav/files/${pct('böb')}/`)],
     [
       'DAV: malformed PROPFIND XML',

@@ -434,7 +434,19 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['DAV: a path outside the DAV routes', dav('GET', `/remote.php/nothing`)],
     ['DAV: Basic !!!', { method: 'PROPFIND', target: '/remote.php/webdav/', headers: [['Authorization', 'Basic !!!']] }],
   ];
-  return cases.map(([name, request, cutAfter]) => ({ name, request, ...(cutAfter !== undefined && { cutAfter }) }));
+  const pipelined: FuzzCase[] = [
+    { name: 'a malformed request pipelined after a valid one', request: get(`${V2}/tasks?format=json`), pipelined: 'GARBAGE\r\n\r\n' },
+    { name: 'a malformed request pipelined after the capabilities', request: get('/ocs/v2.php/cloud/capabilities'), pipelined: 'GARBAGE\r\n\r\n' },
+    { name: 'a malformed request pipelined after an unknown path', request: get('/nothing'), pipelined: 'GARBAGE\r\n\r\n' },
+    // What a CR LF smuggled into a header value leaves on the connection: header lines where a request line belongs.
+    { name: 'header lines pipelined as a request', request: get(`${V2}/tasks?format=json`), pipelined: 'EX-APP-VERSION: 1.0.0\r\nX: y\r\n\r\n' },
+    {
+      name: 'two valid requests pipelined',
+      request: get(`${V2}/tasks?format=xml`),
+      pipelined: 'GET /ocs/v1.php/cloud/capabilities HTTP/1.1\r\nHost: x\r\n\r\n',
+    },
+  ];
+  return [...cases.map(([name, request, cutAfter]) => ({ name, request, ...(cutAfter !== undefined && { cutAfter }) })), ...pipelined];
 }
 
 /** Values of every type but the expected one, and the extremes of the expected ones. */

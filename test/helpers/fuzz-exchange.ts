@@ -34,11 +34,20 @@ export async function exchange(port: number, c: FuzzCase, stats: AnswerStats): P
       // A client that stopped mid-request is owed nothing, but the connection must not be left hanging.
       return outcome.kind === 'timeout' ? [outcomeText(outcome)] : [];
     }
-    conn.write(bytes);
+    conn.write(c.pipelined === undefined ? bytes : Buffer.concat([bytes, Buffer.from(c.pipelined, 'latin1')]));
     const outcome = await conn.next(method, ANSWER_MS);
     if (outcome.kind !== 'answer') return [outcomeText(outcome)];
     const problems = answerProblems(method, target, outcome.response, stats);
     if (/\bclose\b/i.test(header(outcome.response, 'connection') ?? '')) return problems;
+    if (c.pipelined !== undefined) {
+      // What came next on the connection is owed an answer too, before anything else is sent.
+      const second = await conn.next('GET', ANSWER_MS);
+      if (second.kind !== 'answer') return [...problems, `the request pipelined after it: ${outcomeText(second)}`];
+      const [secondMethod = 'GET', secondTarget = '/'] = c.pipelined.split('\r\n')[0]?.split(' ') ?? [];
+      const secondProblems = answerProblems(secondMethod, secondTarget, second.response, stats);
+      problems.push(...secondProblems.map((p) => `the request pipelined after it: ${p}`));
+      if (/\bclose\b/i.test(header(second.response, 'connection') ?? '')) return problems;
+    }
     conn.write(encodeRequest(FOLLOW_UP, host));
     const next = await conn.next('GET', ANSWER_MS);
     if (next.kind !== 'answer') {

@@ -108,6 +108,8 @@ export interface FuzzCase {
   name: string;
   request: RawRequest;
   cutAfter?: number;
+  /** Bytes sent right after the request on the same connection (pipelined), owed an answer of their own. */
+  pipelined?: string;
 }
 
 // Encodings

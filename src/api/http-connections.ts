@@ -37,20 +37,29 @@ export class HttpConnections {
 
   install(server: Server): void {
     // Ahead of Fastify's own listener, which may answer before it returns (a Content-Length over the limit).
-    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
-      const socket = req.socket;
-      let pending = this.answering.get(socket);
-      if (!pending) this.answering.set(socket, (pending = new Set()));
-      pending.add(res);
-      const forget = () => pending.delete(res);
-      res.once('close', forget);
-      // 'prefinish' comes as the answer is ended, before Node's own 'finish' handler, which would
-      // otherwise dump a body nobody read: dumped bytes are dropped unseen and could not be counted.
-      res.once('prefinish', () => {
-        if (bodyPending(req) && !req.destroyed) this.drain(req, res);
-      });
-      res.once('finish', forget);
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.track(req, res));
+    // Node answers an Expect other than 100-continue with a bare 417 unless told otherwise.
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      this.track(req, res);
+      const answer = protocolAnswer(417, 'The server supports no expectation but "Expect: 100-continue"', req.url ?? '', req.headers.accept);
+      const length = String(Buffer.byteLength(answer.body));
+      res.writeHead(answer.status, { ...answer.headers, 'content-length': length, ...(bodyPending(req) && { connection: 'close' }) });
+      res.end(answer.body);
     });
+  }
+
+  private track(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    let pending = this.answering.get(socket);
+    if (!pending) this.answering.set(socket, (pending = new Set()));
+    pending.add(res);
+    // An answer that never finishes goes with its socket, and the WeakMap entry with that.
+    // 'prefinish' comes as the answer is ended, before Node's own 'finish' handler, which would
+    // otherwise dump a body nobody read: dumped bytes are dropped unseen and could not be counted.
+    res.once('prefinish', () => {
+      if (bodyPending(req) && !req.destroyed) this.drain(req, res);
+    });
+    res.once('finish', () => pending.delete(res));
   }
 
   /**

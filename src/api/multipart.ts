@@ -6,6 +6,9 @@ import { bodyCutShort } from './request-body.js';
 
 type Headers = Record<string, string | string[] | undefined>;
 
+/** With the u flag a surrogate pair is one code point, so only lone surrogates match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 const unreadable = (err: Error) =>
   err instanceof DomainError ? err : new DomainError('bad_request', `The multipart body cannot be read: ${err.message}`);
 
@@ -55,13 +58,26 @@ export function multipartFields(headers: Headers, body: Readable, limit: number)
       stop();
       outcome();
     };
-    bb.on('field', (name, value) => {
+    bb.on('field', (rawName?: string, rawValue?: string) => {
+      // busboy gives an empty name as undefined; whatever this handler throws would escape the parser and end the process.
+      const name = rawName ?? '';
+      const value = rawValue ?? '';
       size += name.length + value.length;
       if (size > limit) settle(() => reject(new DomainError('body_too_large', `The request body is larger than the limit of ${limit} bytes`)));
+      // A part may name its charset (utf-16le), which can decode to lone surrogates: encodeURIComponent would throw.
+      else if (LONE_SURROGATE.test(name) || LONE_SURROGATE.test(value)) settle(() => reject(unreadable(new Error('a field is not valid text'))));
       else pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
     });
     bb.on('error', (err: Error) => settle(() => reject(unreadable(err))));
-    bb.on('close', () => settle(() => resolve(parsePhpQuery(pairs.join('&')))));
+    bb.on('close', () =>
+      settle(() => {
+        try {
+          resolve(parsePhpQuery(pairs.join('&')));
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
   });
 }
 

@@ -253,6 +253,39 @@ for (const fileStorage of ['disk', 'database'] as const) {
   });
 }
 
+describe('multipart forms as parameters', () => {
+  let s: TestServer;
+  let alice: TestUser;
+  before(async () => {
+    s = await startServer({ config: { runnerConcurrency: 0 } });
+    alice = await s.addUser('alice');
+  });
+  after(() => s.close());
+
+  const post = (parts: string[], boundary = 'b0undary') => {
+    const body = `${parts.map((p) => `--${boundary}\r\n${p}\r\n`).join('')}--${boundary}--\r\n`;
+    return fetch(`${s.url}${V2}/schedule?format=json`, {
+      method: 'POST',
+      headers: { authorization: alice.auth, 'ocs-apirequest': 'true', 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: Buffer.from(body, 'latin1'),
+    });
+  };
+
+  it('reads a field with an empty name like any other, and keeps serving', NO_HANG, async () => {
+    const r = await post(['Content-Disposition: form-data; name=""\r\n\r\nx', 'Content-Disposition: form-data; name="type"\r\n\r\nno:such']);
+    assert.equal(r.status, 400);
+    assert.equal(((await r.json()) as any).ocs.meta.statuscode, 400);
+    assert.equal((await s.ocs('GET', CAPABILITIES)).status, 200);
+  });
+
+  it('answers 400 to a field whose charset decodes to text that is not Unicode', NO_HANG, async () => {
+    // A lone high surrogate, in UTF-16LE.
+    const r = await post(['Content-Disposition: form-data; name="type"\r\nContent-Type: text/plain; charset=utf-16le\r\n\r\n\x3d\xd8']);
+    assert.equal(r.status, 400);
+    assert.equal(((await r.json()) as any).ocs.data.message, 'The multipart body cannot be read: a field is not valid text');
+  });
+});
+
 describe('bodies written whole before the answer is read (the lingering drain)', () => {
   let s: TestServer;
   let alice: TestUser;
@@ -514,6 +547,22 @@ describe('requests the parser or the router refuses', () => {
     const body = (await r.json()) as any;
     assert.equal(body.ocs.meta.statuscode, 414);
     assert.equal(body.ocs.meta.message, 'A segment of the URL is longer than the server accepts');
+  });
+
+  it('answers an Expect it does not support with 417 in the envelope', async () => {
+    const conn = await WireConnection.open(s.url);
+    try {
+      await conn.write(requestBytes('GET', `${V2}/tasktypes?format=json`, { Expect: '200-ok' }));
+      const r = await conn.response();
+      assert.equal(r.status, 417);
+      assert.equal(r.json.ocs.meta.statuscode, 417);
+      assert.equal(r.json.ocs.meta.message, 'The server supports no expectation but "Expect: 100-continue"');
+      // Nothing of the connection was spoilt.
+      await conn.write(requestBytes('GET', `${CAPABILITIES}?format=json`, {}));
+      assert.equal((await conn.response()).status, 200);
+    } finally {
+      conn.destroy();
+    }
   });
 
   it('answers a malformed request line with 400 in the XML v2 envelope and closes the connection', async () => {

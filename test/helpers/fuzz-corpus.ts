@@ -152,6 +152,17 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
       },
     ],
     [
+      'multipart fields with an empty name and no name',
+      {
+        method: 'POST',
+        target: `${V2}/schedule?format=json`,
+        headers: [...alice, ['Content-Type', `multipart/form-data; boundary=${boundary}`]],
+        body:
+          `--${boundary}\r\nContent-Disposition: form-data; name=""\r\n\r\nx\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data\r\n\r\ny\r\n--${boundary}--\r\n`,
+      },
+    ],
+    [
       'multipart without its closing boundary, whole by its length',
       {
         method: 'POST',

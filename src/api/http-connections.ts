@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import { chooseFormat, type OcsVersion, renderOcs } from './ocs.js';
 import { bodyPending } from './request-body.js';
 import { sabreProtocolError } from './webdav/dav-errors.js';
-import { isDavUrl } from './webdav/dav-paths.js';
 
 /** How much of an unread request body is read and thrown away after the answer, and for how long. */
 export interface LingerLimits {
@@ -115,36 +114,42 @@ export class HttpConnections {
 
   /**
    * Fastify's `clientErrorHandler`: Node's parser refused what came on `socket`. The connection
-   * cannot go on (the parser is stuck), so the answer says close. It is written only when no
-   * other answer has begun on the connection, as Node itself does: bytes written into an answer
-   * under way would corrupt it.
+   * cannot go on (the parser is stuck), so the answer says close. Answers already under way on the
+   * connection (to requests before the broken bytes) are let finish first, since bytes written
+   * into them would corrupt them; answers not begun yet are given up, as Node itself does.
    */
   onClientError(err: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
     if (err.code === 'ECONNRESET' || socket.destroyed || this.refused.has(socket)) return;
     this.refused.add(socket);
-    if (this.draining.has(socket)) {
-      // The body being drained after its answer does not parse: there is nothing left to answer.
-      socket.destroy();
-      return;
-    }
-    const begun = [...(this.answering.get(socket) ?? [])].find((res) => res.headersSent);
-    if (begun) {
-      begun.once('close', () => socket.destroy());
-      return;
-    }
     const request = readRequestHead(err.rawPacket);
     const answer = protocolAnswer(clientErrorStatus(err.code), clientErrorMessage(err), request?.target ?? '', request?.accept);
     const head = [`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ''}`];
     for (const [name, value] of Object.entries({ ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)), connection: 'close' })) {
       head.push(`${name}: ${value}`);
     }
-    socket.end(`${head.join('\r\n')}\r\n\r\n${request?.method === 'HEAD' ? '' : answer.body}`);
-    // Closed once the client has read it and closed too, or after the linger time at most: what
-    // it still sends reaches a parser that refuses it, but no reset cuts the answer off.
-    const timer = setTimeout(() => socket.destroy(), this.limits.ms);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-    socket.once('end', () => socket.destroy());
+    const bytes = `${head.join('\r\n')}\r\n\r\n${request?.method === 'HEAD' ? '' : answer.body}`;
+    const send = () => {
+      // Node ended the connection with the answer before (it said close): nothing can follow it.
+      if (socket.destroyed || socket.writableEnded) return;
+      if (this.draining.has(socket)) {
+        // What does not parse is the body being drained after its answer: nothing is left to answer.
+        socket.destroy();
+        return;
+      }
+      const underWay = [...(this.answering.get(socket) ?? [])].find((res) => res.headersSent);
+      if (underWay) {
+        underWay.once('finish', send);
+        return;
+      }
+      socket.end(bytes);
+      // Closed once the client has read it and closed too, or after the linger time at most: what
+      // it still sends reaches a parser that refuses it, but no reset cuts the answer off.
+      const timer = setTimeout(() => socket.destroy(), this.limits.ms);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+      socket.once('end', () => socket.destroy());
+    };
+    send();
   }
 }
 
@@ -156,7 +161,8 @@ export class HttpConnections {
  */
 export function protocolAnswer(status: number, message: string, target: string, accept: string | undefined): ProtocolAnswer {
   const path = target.split('?')[0] ?? '';
-  if (isDavUrl(path)) return { status, ...sabreProtocolError(status, message) };
+  // Everything below /remote.php is the WebDAV plugin's, which answers Sabre's errors even where no route matches.
+  if (path === '/remote.php' || path.startsWith('/remote.php/')) return { status, ...sabreProtocolError(status, message) };
   const version: OcsVersion = path.startsWith('/ocs/v1.php') ? 1 : 2;
   const format = chooseFormat(new URLSearchParams(target.split('?')[1] ?? '').get('format'), accept);
   const out = renderOcs({ version, format, status, httpStatusOverride: status, data: [], message });

@@ -535,10 +535,31 @@ describe('requests the parser or the router refuses', () => {
     });
   }
 
-  it("answers an undecodable WebDAV URL with Sabre's 400", async () => {
-    const r = await fetch(`${s.url}/remote.php/dav/files/admin/bad%zzname`, { method: 'PUT', headers: { authorization: s.admin.auth }, body: 'x' });
-    assert.equal(r.status, 400);
-    assert.match(await r.text(), /<s:exception>Sabre\\DAV\\Exception\\BadRequest<\/s:exception>/);
+  it("answers an undecodable URL anywhere below /remote.php with Sabre's 400", async () => {
+    for (const [method, path] of [
+      ['PUT', '/remote.php/dav/files/admin/bad%zzname'],
+      ['PROPFIND', '/remote.php/dav/%zz'],
+    ]) {
+      const r = await fetch(`${s.url}${path}`, { method, headers: { authorization: s.admin.auth }, body: 'x' });
+      assert.equal(r.status, 400, `${method} ${path}`);
+      assert.match(await r.text(), /<s:exception>Sabre\\DAV\\Exception\\BadRequest<\/s:exception>/);
+    }
+  });
+
+  it('answers a request before the malformed one first, then the malformed one, in order', async () => {
+    const conn = await WireConnection.open(s.url);
+    try {
+      await conn.write(Buffer.concat([requestBytes('GET', `${V2}/no/such/route?format=json`, {}), Buffer.from('GARBAGE\r\n\r\n')]));
+      const first = await conn.response();
+      assert.equal(first.status, 404);
+      assert.equal(first.json.ocs.meta.statuscode, 404);
+      const second = await conn.response();
+      assert.equal(second.status, 400);
+      assert.equal(second.json.ocs.meta.statuscode, 400);
+      assert.equal(second.headers.connection, 'close');
+    } finally {
+      conn.destroy();
+    }
   });
 
   it('answers a URL segment longer than the router takes with 414 in the envelope', async () => {

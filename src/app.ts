@@ -137,6 +137,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     clock,
     maxWaitSeconds: config.maxWait,
     minLeaseSeconds: config.leaseSeconds,
+    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
   });
 
   const server = await buildServer({

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { type Clock, unixSeconds } from './clock.js';
 import { badRequest, DomainError, notFound, taskNotFound } from './errors.js';
 import type { FileHandle, TaskFiles } from './file-access.js';
+import { invalidOutputResult } from './invalid-output.js';
 import type { RegisteredProvider } from './provider-registry.js';
 import type { TaskIO } from './shapes.js';
 import type { TaskEvents } from './task-events.js';
@@ -10,12 +11,9 @@ import { owns } from './task-service.js';
 import type { TaskTypeRegistry } from './task-types.js';
 import { isFinal, type Task, TASK_STATUS } from './task.js';
 import { ERROR_MESSAGE_MAX_BYTES, truncateUtf8 } from './text-limits.js';
-import { fileIdsIn, OUTPUT_VALIDATION_FAILED, validateOutput } from './validation.js';
+import { fileIdsIn, validateOutput } from './validation.js';
 import type { FileStore, TaskResult, TaskStore } from '../store/store.js';
 import { completionEstimate, leaseSeconds } from '../workers/leases.js';
-
-/** Upstream's error text when a result names a file that cannot be found (SEMANTICS.md §7). */
-const RESULT_FILE_NOT_FOUND = 'The task was processed successfully but the result file could not be found';
 
 /** Upstream's cap on one next_batch answer (SEMANTICS.md §6): 50 MiB of JSON. */
 const BATCH_OUTPUT_CAP_BYTES = 50 * 1024 * 1024;
@@ -68,6 +66,8 @@ export interface WorkerServiceDeps {
   maxWaitSeconds: number;
   /** The shortest lease a claim gets, in seconds (config leaseSeconds). */
   minLeaseSeconds: number;
+  /** Where an ExApp's invalid output is reported: its worker gets a 200, so only the log tells the admin. */
+  log: { warn(obj: object, msg: string): void };
 }
 
 /** The lease owner of an ExApp's claims; progress, files and results must come under it. */
@@ -223,19 +223,14 @@ export class WorkerService {
     if (checked.ok) {
       return this.finish(task, appId, { status: TASK_STATUS.SUCCESSFUL, output: checked.output, errorMessage: null, userFacingErrorMessage: null, progress: 1, now });
     }
-    const failed = await this.finish(task, appId, {
-      status: TASK_STATUS.FAILED,
-      output: null,
-      errorMessage: truncateUtf8(`${checked.stored}: ${checked.reason}`, ERROR_MESSAGE_MAX_BYTES),
-      userFacingErrorMessage: null,
-      progress: 1,
-      now,
-    });
-    // Cancelled meanwhile: the result no longer matters, and the answer is the cancelled task.
-    if (failed.status !== TASK_STATUS.FAILED) return failed;
+    const failed = await this.tryFinish(task, appId, invalidOutputResult(checked.reason, now));
+    // Cancelled meanwhile: the result no longer matters, and the answer is the cancelled task (or
+    // lease_mismatch when the lease was lost).
+    if (!failed) return this.afterLostRace(task.id, appId);
+    this.deps.log.warn({ taskId: task.id, appId, reason: checked.reason }, 'ExApp result: the output fails validation, so the task failed');
     // The uploads can never be reached now: the failed task has no output.
     await this.deps.files.deleteTaskFiles([task.id]);
-    throw new DomainError('validation_failed', `The output is invalid, so the task was marked as failed: ${checked.reason}`);
+    return failed;
   }
 
   /** P4, first step: the task must exist and be running under this ExApp's lease. */
@@ -369,18 +364,22 @@ export class WorkerService {
   }
 
   private async finish(task: TaskFacts, appId: string, result: TaskResult): Promise<Task> {
+    return (await this.tryFinish(task, appId, result)) ?? this.afterLostRace(task.id, appId);
+  }
+
+  /** The finished task, or undefined when the task was no longer running under this ExApp's lease. */
+  private async tryFinish(task: TaskFacts, appId: string, result: TaskResult): Promise<Task | undefined> {
     const done = await this.deps.tasks.finishTask(task.id, exAppLeaseOwner(appId), result);
-    if (!done) return this.afterLostRace(task.id, appId);
-    this.deps.events.ended(done);
+    if (done) this.deps.events.ended(done);
     return done;
   }
 
-  private async checkOutput(task: TaskFacts, output: TaskIO): Promise<{ ok: true; output: TaskIO } | { ok: false; stored: string; reason: string }> {
+  private async checkOutput(task: TaskFacts, output: TaskIO): Promise<{ ok: true; output: TaskIO } | { ok: false; reason: string }> {
     const type = this.deps.taskTypes.get(task.type);
-    if (!type) return { ok: false, stored: OUTPUT_VALIDATION_FAILED, reason: `the task type "${task.type}" is no longer registered` };
+    if (!type) return { ok: false, reason: `the task type "${task.type}" is no longer registered` };
     const provider = this.deps.service.providerInfoOf(task);
     const checked = validateOutput(type, provider, output);
-    if (!checked.ok) return { ok: false, stored: OUTPUT_VALIDATION_FAILED, reason: checked.error };
+    if (!checked.ok) return { ok: false, reason: checked.error };
     const ids = fileIdsIn(type, provider, checked.output, 'output');
     if (ids.length === 0) return checked;
     const found = new Map((await this.deps.fileRecords.getFiles(ids)).map((f) => [f.id, f]));
@@ -388,7 +387,7 @@ export class WorkerService {
       const file = found.get(id);
       // Any other file would hand the task's owner someone else's data: only this task's uploads count.
       if (!file || file.isFolder || file.taskId !== task.id) {
-        return { ok: false, stored: RESULT_FILE_NOT_FOUND, reason: `file ${id} was not uploaded for task ${task.id}` };
+        return { ok: false, reason: `file ${id} was not uploaded for task ${task.id}` };
       }
     }
     return checked;

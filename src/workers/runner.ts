@@ -6,7 +6,8 @@ import type { TaskService } from '../core/task-service.js';
 import type { TaskTypeRegistry } from '../core/task-types.js';
 import { type Task, TASK_STATUS } from '../core/task.js';
 import { ERROR_MESSAGE_MAX_BYTES, truncateUtf8 } from '../core/text-limits.js';
-import { OUTPUT_VALIDATION_FAILED, validateOutput } from '../core/validation.js';
+import { validateOutput } from '../core/validation.js';
+import { invalidOutputResult } from '../core/invalid-output.js';
 import type { ProviderRegistry } from '../core/provider-registry.js';
 import type { TaskStore } from '../store/store.js';
 import type { TaskFiles } from '../core/file-access.js';
@@ -178,7 +179,10 @@ export class Runner {
       const checked = validateOutput(type, provider, withIds);
       if (!checked.ok) {
         await this.deps.files.deleteTaskFiles([task.id]);
-        await this.fail(task, `${OUTPUT_VALIDATION_FAILED}: ${checked.error}`, null, 1);
+        const failed = await store.finishTask(task.id, leaseOwner, invalidOutputResult(checked.error, unixSeconds(clock)));
+        if (!failed) return;
+        this.deps.log.warn({ taskId: task.id, providerId: provider.id, reason: checked.error }, 'runner: the output fails validation, so the task failed');
+        this.deps.events.ended(failed);
         return;
       }
       const done = await store.finishTask(task.id, leaseOwner, {
@@ -205,13 +209,13 @@ export class Runner {
     return this.deps.providers.availableFor(type).find((p) => p.inProcess)?.inProcess ?? undefined;
   }
 
-  private async fail(task: Task, message: string, userFacing: string | null, progress: number | null = null): Promise<void> {
+  private async fail(task: Task, message: string, userFacing: string | null): Promise<void> {
     const done = await this.deps.store.finishTask(task.id, this.deps.leaseOwner, {
       status: TASK_STATUS.FAILED,
       output: null,
       errorMessage: truncateUtf8(message, ERROR_MESSAGE_MAX_BYTES),
       userFacingErrorMessage: userFacing === null ? null : truncateUtf8(userFacing, ERROR_MESSAGE_MAX_BYTES),
-      progress,
+      progress: null,
       now: unixSeconds(this.deps.clock),
     });
     if (done) this.deps.events.ended(done);

@@ -280,12 +280,13 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     ['a missing output slot', { other: 'x' }],
     ['a value of the wrong type', { output: ['not', 'text'] }],
   ] as const) {
-    it(`answers 400 to a result with ${what} and leaves the task FAILED, its lease cleared`, async () => {
+    it(`answers 200 with the FAILED task to a result with ${what}, its lease cleared, as upstream`, async () => {
       const id = await schedule();
       await claim();
       const r = await worker.result(id, output);
-      assert.equal(r.status, 400, r.text);
-      assert.match(r.json.ocs.data.message, /The output is invalid, so the task was marked as failed: .*output/);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.ocs.data.task.status, 'STATUS_FAILED');
+      assert.equal(r.json.ocs.data.task.userFacingErrorMessage, null);
       const stored = await s.app.store.tasks.getTask(id);
       assert.equal(stored?.status, 4);
       assert.equal(stored?.leaseOwner, null);
@@ -299,7 +300,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     });
   }
 
-  it('answers 400 to a result naming a file not uploaded for that task (another task\'s, a user\'s, none), failing the task', async () => {
+  it('fails the task on a result naming a file not uploaded for that task (another task\'s, a user\'s, none), answering 200', async () => {
     const a = await schedule();
     await claim();
     const foreign = (await worker.upload(a, Buffer.from('for a'))).json.ocs.data.fileId;
@@ -308,9 +309,11 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
       const b = await schedule();
       await claim();
       const r = await worker.result(b, { output: 'X', file: fileId });
-      assert.equal(r.status, 400, `file ${fileId}: ${r.text}`);
-      assert.match(r.json.ocs.data.message, new RegExp(`file ${fileId} was not uploaded for task ${b}`));
+      assert.equal(r.status, 200, `file ${fileId}: ${r.text}`);
+      assert.equal(r.json.ocs.data.task.status, 'STATUS_FAILED');
       assert.equal((await userTask(b)).status, 'STATUS_FAILED');
+      // Upstream's validateFileId throws a ValidationException: the validation text, not "could not be found".
+      assert.match((await s.app.store.tasks.getTask(b))?.errorMessage ?? '', new RegExp(`doesn't pass validation.*file ${fileId} was not uploaded for task ${b}`));
     }
     assert.equal((await worker.result(a, { output: 'X', file: foreign })).status, 200);
   });

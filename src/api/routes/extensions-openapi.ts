@@ -111,11 +111,10 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
         summary: 'Report the result (upstream P6), with taskproc\'s stricter checks',
         description:
           'An output that fails validation, or names a file id not uploaded for this task through ' +
-          'tasks_provider/{taskId}/file, fails the task and answers 400 (upstream answers 200 with the failed task).',
+          'tasks_provider/{taskId}/file, fails the task and answers 200 with the FAILED task, as upstream; the reason is logged.',
         parameters: [taskId, ...exAppHeaders],
         responses: {
-          '200': json('The final task', { type: 'object', properties: { task: { type: 'object' } } }),
-          '400': json('Invalid output; the task is now FAILED', message),
+          '200': json('The task: final, or FAILED when the output failed validation', { type: 'object', properties: { task: { type: 'object' } } }),
           '404': json('No such task', message),
           '409': leaseConflict,
         },

@@ -257,7 +257,7 @@ function enumValuesJson(values: ShapeEnumValues): Record<string, unknown> {
  * a plain object, so an empty one serialises as `{}`.
  */
 export function taskTypeJson(type: TaskTypeDefinition, provider: ProviderInfo): Record<string, unknown> {
-  const json: Record<string, unknown> = {
+  return {
     name: type.name,
     description: type.description,
     optionalInputShape: shapeJson(provider.optionalInputShape),
@@ -270,7 +270,7 @@ export function taskTypeJson(type: TaskTypeDefinition, provider: ProviderInfo): 
     outputShapeEnumValues: enumValuesJson(provider.outputShapeEnumValues),
     optionalOutputShape: shapeJson(provider.optionalOutputShape),
     optionalOutputShapeEnumValues: enumValuesJson(provider.optionalOutputShapeEnumValues),
+    // Last, as upstream's Manager adds it (Nextcloud 35, `$taskType instanceof IInternalTaskType`).
+    isInternal: type.isInternal === true,
   };
-  if (type.isInternal !== undefined) json.isInternal = type.isInternal;
-  return json;
 }

@@ -106,9 +106,10 @@ describe('task routes: get, list, cancel, delete', () => {
     assert.deepEqual(Object.keys(tr), [
       'name', 'description', 'optionalInputShape', 'inputShapeEnumValues', 'inputShapeDefaults', 'inputShape',
       'optionalInputShapeEnumValues', 'optionalInputShapeDefaults', 'outputShape', 'outputShapeEnumValues',
-      'optionalOutputShape', 'optionalOutputShapeEnumValues',
+      'optionalOutputShape', 'optionalOutputShapeEnumValues', 'isInternal',
     ]);
     assert.equal(tr.name, 'Translate');
+    assert.equal(tr.isInternal, false);
     assert.deepEqual(tr.inputShape.target_language, { name: 'Target language', description: 'The desired language to translate the origin text in', type: 'Enum' });
     assert.deepEqual(tr.inputShapeDefaults, { origin_language: 'detect_language' });
     assert.deepEqual(tr.optionalOutputShape, {});

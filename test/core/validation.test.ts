@@ -476,6 +476,7 @@ describe('taskTypeJson', () => {
     'outputShapeEnumValues',
     'optionalOutputShape',
     'optionalOutputShapeEnumValues',
+    'isInternal',
   ];
 
   it('uses the Manager key order and empty objects for empty maps', () => {
@@ -488,7 +489,7 @@ describe('taskTypeJson', () => {
         '"inputShape":{"input":{"name":"Prompt","description":"Describe a task that you want the assistant to do or ask a question","type":"Text"}},' +
         '"optionalInputShapeEnumValues":{},"optionalInputShapeDefaults":{},' +
         '"outputShape":{"output":{"name":"Generated reply","description":"The generated text from the assistant","type":"Text"}},' +
-        '"outputShapeEnumValues":{},"optionalOutputShape":{},"optionalOutputShapeEnumValues":{}}',
+        '"outputShapeEnumValues":{},"optionalOutputShape":{},"optionalOutputShapeEnumValues":{},"isInternal":false}',
     );
   });
 
@@ -511,11 +512,12 @@ describe('taskTypeJson', () => {
     assert.deepEqual(Object.keys(json['optionalOutputShape'] as object), ['sources']);
   });
 
-  it('adds isInternal last, only when the definition sets it', () => {
-    const internal = { ...core('core:text2text'), isInternal: true };
-    const json = taskTypeJson(internal, provider());
-    assert.deepEqual(Object.keys(json), [...KEY_ORDER, 'isInternal']);
+  it('ends with isInternal: true for upstream\'s internal types, false for the others and for custom ones', () => {
+    const json = taskTypeJson(core('core:text2text:chatwithtools'), provider());
+    assert.deepEqual(Object.keys(json), KEY_ORDER);
     assert.equal(json['isInternal'], true);
-    assert.equal('isInternal' in taskTypeJson(core('core:text2text'), provider()), false);
+    assert.equal(taskTypeJson(core('core:text2text'), provider())['isInternal'], false);
+    const { isInternal: _, ...custom } = { ...core('core:text2text:chatwithtools'), id: 'app:custom' };
+    assert.equal(taskTypeJson(custom, provider())['isInternal'], false);
   });
 });

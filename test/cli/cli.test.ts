@@ -265,7 +265,7 @@ describe('taskproc tasktype:*', () => {
 
   it('tasktype:list shows every core type with its providers', async () => {
     const rows = json<TaskTypeRow[]>(await cli(['tasktype:list', '--output', 'json']));
-    assert.equal(rows.length, 26);
+    assert.equal(rows.length, 29);
     assert.deepEqual(
       rows.find((t) => t.id === 'core:text2text:summary'),
       { id: 'core:text2text:summary', name: 'Summarize', enabled: true, providers: ['taskproc:extractive:summary'], preferredProvider: 'taskproc:extractive:summary' },

@@ -8,7 +8,7 @@ import { tinyPng } from './providers.js';
  * scripted per request. Tests point a back end at `${fake.url}/v1`.
  */
 
-export type Endpoint = 'chat' | 'transcriptions' | 'images' | 'speech' | 'models';
+export type Endpoint = 'chat' | 'transcriptions' | 'images' | 'edits' | 'speech' | 'models';
 
 /** What the next request to an endpoint gets; unscripted requests get a normal answer. */
 export type Step =
@@ -24,7 +24,7 @@ export type Step =
   | { kind: 'huge'; bytes: number; declareLength: boolean }
   /** A chat answer: text and/or tool calls; streamed in pieces when asked to stream. */
   | { kind: 'chat'; content?: string; toolCalls?: { id: string; name: string; arguments: string }[]; finishReason?: string; chunkDelayMs?: number; stallAfterChunks?: number }
-  /** Image generation answering these base64 strings instead of PNGs. */
+  /** Image generation or editing answering these base64 strings instead of PNGs. */
   | { kind: 'images'; b64: string[] };
 
 export interface RecordedRequest {
@@ -33,9 +33,11 @@ export interface RecordedRequest {
   headers: IncomingMessage['headers'];
   /** Parsed JSON body, when there was one. */
   json: any;
-  /** Multipart fields and the uploaded file (transcriptions). */
+  /** Multipart fields and the uploaded file (transcriptions; the last one when there are several). */
   fields: Record<string, string>;
   file: { name: string; mime: string; bytes: Buffer } | null;
+  /** Every uploaded file in order, with its part name (image edits: `image` or `image[]`). */
+  files: { field: string; name: string; mime: string; bytes: Buffer }[];
   /** True when the client went away before the answer was complete (cancellation, time-out). */
   aborted: boolean;
 }
@@ -57,6 +59,7 @@ const ROUTES: Record<string, Endpoint> = {
   'POST /v1/chat/completions': 'chat',
   'POST /v1/audio/transcriptions': 'transcriptions',
   'POST /v1/images/generations': 'images',
+  'POST /v1/images/edits': 'edits',
   'POST /v1/audio/speech': 'speech',
   'GET /v1/models': 'models',
 };
@@ -64,6 +67,11 @@ const ROUTES: Record<string, Endpoint> = {
 /** The bytes the fake speaks: an ID3 tag, an MPEG frame header, then the text. */
 export function fakeSpeech(text: string): Buffer {
   return Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x00\x00', 'latin1'), Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.from(text)]);
+}
+
+/** The default image edit answer: a PNG that tells how many images the request carried. */
+export function fakeEditedImage(inputImages: number): Buffer {
+  return tinyPng(100 + inputImages);
 }
 
 /** The default chat answer: deterministic, and naming the model and the last user message. */
@@ -85,7 +93,7 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const endpoint = ROUTES[`${req.method} ${path}`] ?? null;
-    const rec = { endpoint, method: req.method ?? '', path, headers: req.headers, json: undefined as any, fields: {}, file: null, aborted: false } as RecordedRequest & { endpoint: Endpoint | null };
+    const rec = { endpoint, method: req.method ?? '', path, headers: req.headers, json: undefined as any, fields: {}, file: null, files: [], aborted: false } as RecordedRequest & { endpoint: Endpoint | null };
     requests.push(rec);
     res.on('close', () => {
       if (!res.writableFinished) {
@@ -107,6 +115,10 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
     }
     const step = queues.get(endpoint)?.shift();
     const model = String(rec.json?.model ?? rec.fields['model'] ?? '');
+    if (endpoint === 'edits' && (rec.files.length === 0 || rec.fields['prompt'] === undefined)) {
+      // As OpenAI answers an edit without an image or a prompt.
+      return json(res, 400, { error: { message: 'Missing required parameter: image and prompt', type: 'invalid_request_error' } });
+    }
     if (step) {
       switch (step.kind) {
         case 'status': {
@@ -148,6 +160,8 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
         const n = Number(rec.json?.n ?? 1);
         return json(res, 200, { created: 1, data: Array.from({ length: n }, (_, i) => ({ b64_json: tinyPng(i).toString('base64') })) });
       }
+      case 'edits':
+        return json(res, 200, { created: 1, data: [{ b64_json: fakeEditedImage(rec.files.length).toString('base64') }] });
       case 'speech':
         res.writeHead(200, { 'content-type': 'audio/mpeg' });
         return void res.end(fakeSpeech(String(rec.json?.input ?? '')));
@@ -230,11 +244,12 @@ function readMultipart(req: IncomingMessage, rec: RecordedRequest): Promise<void
     bb.on('field', (name, value) => {
       rec.fields[name] = value;
     });
-    bb.on('file', (_name, stream, info) => {
+    bb.on('file', (field, stream, info) => {
       const parts: Buffer[] = [];
       stream.on('data', (c: Buffer) => parts.push(c));
       stream.on('end', () => {
         rec.file = { name: info.filename ?? '', mime: info.mimeType, bytes: Buffer.concat(parts) };
+        rec.files.push({ field, ...rec.file });
       });
     });
     bb.on('close', resolve);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { configWith } from '../../src/config.js';
 import { builtinProviders } from '../../src/providers/builtin.js';
 import { USER_MESSAGES } from '../../src/providers/openai/errors.js';
-import { fakeSpeech, startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
+import { fakeEditedImage, fakeSpeech, startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { tinyPng } from '../helpers/providers.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 
@@ -47,8 +47,18 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
         backends: {
           // First, so that it serves reformulation: its short time-out is for the time-out test.
           slow: { baseUrl, apiKey: KEY, timeoutSeconds: 0.5, maxRetries: 0, models: { default: 'slow-model' }, taskTypes: ['core:text2text:reformulation'] },
-          text: { baseUrl, apiKey: KEY, timeoutSeconds: 10, maxRetries: 1, models: { default: 'text-model', 'core:analyze-images': 'vision-model' } },
-          media: { baseUrl, apiKey: KEY, models: { 'core:text2image': 'img-model', 'core:audio2text': 'stt-model', 'core:text2speech': 'tts-model', voice: 'nova' } },
+          text: {
+            baseUrl,
+            apiKey: KEY,
+            timeoutSeconds: 10,
+            maxRetries: 1,
+            models: { default: 'text-model', 'core:analyze-images': 'vision-model', 'core:text2text:multimodal-chatwithtools': 'vision-model' },
+          },
+          media: {
+            baseUrl,
+            apiKey: KEY,
+            models: { 'core:text2image': 'img-model', 'core:audio2text': 'stt-model', 'core:text2speech': 'tts-model', 'core:image2image': 'edit-model', voice: 'nova' },
+          },
         },
       }),
     );
@@ -87,7 +97,12 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
   it('lists every type the back ends serve in /tasktypes, with the enum values and defaults', async () => {
     const types = (await s.ocs('GET', `${V2}/tasktypes`, { auth: alice.auth })).json.ocs.data.types;
     for (const [type] of TEXT_CASES) assert.ok(types[type], type);
-    for (const type of ['core:text2text:chatwithtools', 'core:generateemoji', 'core:analyze-images', 'core:text2image', 'core:audio2text', 'core:text2speech']) assert.ok(types[type], type);
+    const more = ['core:text2text:chatwithtools', 'core:text2text:multimodal-chatwithtools', 'core:generateemoji', 'core:analyze-images', 'core:text2image', 'core:audio2text', 'core:text2speech', 'core:image2image'];
+    for (const type of more) assert.ok(types[type], type);
+    // Served by the ExApp context_agent, as core:contextagent:interaction: no back end serves it.
+    assert.equal(types['core:contextagent:multimodal-interaction'], undefined);
+    assert.equal(types['core:text2text:multimodal-chatwithtools'].isInternal, true);
+    assert.equal(types['core:image2image'].isInternal, false);
     const translate = types['core:text2text:translate'];
     assert.equal(translate.inputShapeDefaults.origin_language, 'detect_language');
     assert.ok(translate.inputShapeEnumValues.target_language.some((v: { value: string }) => v.value === 'de'));
@@ -155,6 +170,43 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
     assert.match(task.output.output, /^\[vision-model\] reply to: What is this\?/);
     const parts = fake.requestsTo('chat').at(-1)?.json.messages[1].content;
     assert.equal(parts[1].image_url.url, `data:image/png;base64,${tinyPng(42).toString('base64')}`);
+  });
+
+  it('multimodal chat with tools sends uploaded images as image parts and answers tool calls with no output attachments', async () => {
+    const png = tinyPng(61);
+    const id = await upload('whiteboard.png', png, 'image/png');
+    fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_4', name: 'create_task', arguments: '{"title":"Buy milk"}' }] });
+    const tools = JSON.stringify([{ type: 'function', function: { name: 'create_task', parameters: { type: 'object', properties: { title: { type: 'string' } } } } }]);
+    const input = { system_prompt: '', input: 'Make tasks from this whiteboard', input_attachments: [id], history: [], tools, tool_message: '' };
+    const task = await run('core:text2text:multimodal-chatwithtools', input);
+    assert.equal(task.status, 'STATUS_SUCCESSFUL', task.userFacingErrorMessage);
+    assert.deepEqual(task.output, { output: '', output_attachments: [], tool_calls: JSON.stringify([{ name: 'create_task', id: 'call_4', args: { title: 'Buy milk' } }]) });
+    const req = fake.requestsTo('chat').at(-1);
+    assert.equal(req?.json.model, 'vision-model');
+    assert.deepEqual(req?.json.tools, JSON.parse(tools));
+    assert.deepEqual(req?.json.messages, [
+      { role: 'user', content: [{ type: 'text', text: 'Make tasks from this whiteboard' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }] },
+    ]);
+
+    const pdf = await upload('minutes.pdf', Buffer.from('%PDF-1.7 minutes'), 'application/pdf');
+    const refused = await run('core:text2text:multimodal-chatwithtools', { ...input, input_attachments: [pdf] });
+    assert.equal(refused.status, 'STATUS_FAILED');
+    assert.equal(refused.userFacingErrorMessage, '"minutes.pdf" cannot be sent to the AI model: only PNG, JPEG, WEBP and GIF images can be attached');
+  });
+
+  it('image2image sends the uploaded images to /images/edits and stores the edited image as the output file', async () => {
+    const first = await upload('room.png', tinyPng(71), 'image/png');
+    const second = await upload('sofa.png', tinyPng(72), 'image/png');
+    const task = await run('core:image2image', { input: [first, second], prompt: 'Put the sofa in the room' });
+    assert.equal(task.status, 'STATUS_SUCCESSFUL', task.userFacingErrorMessage);
+    assert.equal(typeof task.output.output, 'number');
+    const res = await download(task.id, task.output.output);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), fakeEditedImage(2));
+    const req = fake.requestsTo('edits').at(-1);
+    assert.deepEqual(req?.fields, { model: 'edit-model', prompt: 'Put the sofa in the room', response_format: 'b64_json' });
+    assert.deepEqual(req?.files.map((f) => [f.field, f.name, f.bytes]), [['image[]', 'room.png', tinyPng(71)], ['image[]', 'sofa.png', tinyPng(72)]]);
   });
 
   it('fails tasks with a message for the user on back-end errors, and keeps serving', async () => {

@@ -13,7 +13,7 @@ import { retryAfterMs } from '../../src/providers/openai/client.js';
 import { USER_MESSAGES } from '../../src/providers/openai/errors.js';
 import { openaiProviders } from '../../src/providers/openai/index.js';
 import { TOO_FEW_IMAGES, TOO_MANY_IMAGES } from '../../src/providers/openai/media.js';
-import { fakeReply, fakeSpeech, startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
+import { fakeEditedImage, fakeReply, fakeSpeech, startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { tinyPng } from '../helpers/providers.js';
 
 const MODELS = {
@@ -22,6 +22,8 @@ const MODELS = {
   'core:text2image': 'img-model',
   'core:audio2text': 'stt-model',
   'core:text2speech': 'tts-model',
+  'core:text2text:multimodal-chatwithtools': 'vision-model',
+  'core:image2image': 'edit-model',
   voice: 'nova',
 };
 
@@ -269,6 +271,103 @@ describe('OpenAI-compatible providers', () => {
         /input\.tools must be a JSON list/,
         'The tool definitions are not valid',
       );
+    });
+  });
+
+  describe('multimodal chat with tools (core:text2text:multimodal-chatwithtools)', () => {
+    const TOOLS = JSON.stringify([{ type: 'function', function: { name: 'find_file', parameters: { type: 'object', properties: { name: { type: 'string' } } } } }]);
+    const base = { system_prompt: 'Be brief.', history: [], tools: TOOLS, tool_message: '' };
+
+    it('sends the image attachments as image parts after the text, with the tools, and returns tool calls and no attachments', async () => {
+      const h = await harness();
+      const png = tinyPng(3);
+      const gif = Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1');
+      const { ctx } = context({ 31: { name: 'plan.png', mime: 'image/png', bytes: png }, 32: { name: 'anim', mime: 'application/octet-stream', bytes: gif } });
+      fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_7', name: 'find_file', arguments: '{"name":"plan.pdf"}' }] });
+      const out = await h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: 'Find the file shown here', input_attachments: [31, 32] }, ctx);
+      assert.deepEqual(out, { output: '', output_attachments: [], tool_calls: JSON.stringify([{ name: 'find_file', id: 'call_7', args: { name: 'plan.pdf' } }]) });
+      const req = fake.requestsTo('chat').at(-1);
+      assert.equal(req?.json.model, 'vision-model');
+      assert.deepEqual(req?.json.tools, JSON.parse(TOOLS));
+      assert.deepEqual(lastMessages(fake), [
+        { role: 'system', content: 'Be brief.' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Find the file shown here' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } },
+            { type: 'image_url', image_url: { url: `data:image/gif;base64,${gif.toString('base64')}` } },
+          ],
+        },
+      ]);
+    });
+
+    it('without attachments sends the message as text, like chat with tools, and hands tool results back', async () => {
+      const h = await harness();
+      const history = [JSON.stringify({ role: 'human', content: 'Find plan.pdf' }), JSON.stringify({ role: 'assistant', content: '', tool_calls: [{ name: 'find_file', id: 'call_7', args: {} }] })];
+      fake.script('chat', { kind: 'chat', content: 'It is in /plans.' });
+      const out = await h.get('core:text2text:multimodal-chatwithtools').process(
+        { ...base, input: '', input_attachments: [], history, tool_message: JSON.stringify({ tool_call_id: 'call_7', content: '/plans/plan.pdf' }) },
+        context().ctx,
+      );
+      assert.deepEqual(out, { output: 'It is in /plans.', output_attachments: [], tool_calls: '' });
+      assert.deepEqual(lastMessages(fake).slice(1), [
+        { role: 'user', content: 'Find plan.pdf' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_7', type: 'function', function: { name: 'find_file', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'call_7', content: '/plans/plan.pdf' },
+      ]);
+      // Images alone are a message too.
+      const { ctx } = context({ 33: { name: 'p.png', mime: 'image/png', bytes: tinyPng(4) } });
+      await h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: '', input_attachments: [33] }, ctx);
+      assert.deepEqual(lastMessages(fake).at(-1), { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${tinyPng(4).toString('base64')}` } }] });
+    });
+
+    it('refuses an attachment that is not an image, and an empty turn, before calling the back end', async () => {
+      const h = await harness();
+      const before = fake.requestsTo('chat').length;
+      const { ctx } = context({ 34: { name: 'report.pdf', mime: 'application/pdf', bytes: Buffer.from('%PDF-1.7 ...') } });
+      await rejectsWith(
+        h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: 'Summarize this', input_attachments: [34] }, ctx),
+        /Input file 34 \(application\/pdf\) is not a PNG, JPEG, WEBP or GIF image/,
+        '"report.pdf" cannot be sent to the AI model: only PNG, JPEG, WEBP and GIF images can be attached',
+      );
+      await rejectsWith(h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: ' ', input_attachments: [] }, context().ctx), /input\.input is empty/, 'The message is empty');
+      assert.equal(fake.requestsTo('chat').length, before);
+    });
+  });
+
+  describe('image editing (core:image2image)', () => {
+    it('sends one image as the "image" part with the prompt, and returns the edited image as the output file', async () => {
+      const h = await harness({ imageSize: '512x512' });
+      const png = tinyPng(9);
+      const { ctx } = context({ 41: { name: 'cat.png', mime: 'image/png', bytes: png } });
+      const out = await h.get('core:image2image').process({ input: [41], prompt: 'Give the cat a hat' }, ctx);
+      assert.deepEqual(out, { output: { data: fakeEditedImage(1), mime: 'image/png', name: 'image-1.png' } });
+      const req = fake.requestsTo('edits').at(-1);
+      assert.deepEqual(req?.fields, { model: 'edit-model', prompt: 'Give the cat a hat', response_format: 'b64_json', size: '512x512' });
+      assert.deepEqual(req?.files, [{ field: 'image', name: 'cat.png', mime: 'image/png', bytes: png }]);
+    });
+
+    it('sends several images as "image[]" parts, and no response_format to gpt-image models', async () => {
+      const h = await harness({ models: { ...MODELS, 'core:image2image': 'gpt-image-1' } });
+      const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 9, 9]);
+      const { ctx } = context({ 42: { name: 'a.png', mime: 'image/png', bytes: tinyPng(1) }, 43: { name: 'b.jpg', mime: 'image/jpeg', bytes: jpeg } });
+      const out = await h.get('core:image2image').process({ input: [42, 43], prompt: 'Put both in one picture' }, ctx);
+      assert.deepEqual((out['output'] as { data: Buffer }).data, fakeEditedImage(2));
+      const req = fake.requestsTo('edits').at(-1);
+      assert.deepEqual(req?.fields, { model: 'gpt-image-1', prompt: 'Put both in one picture' });
+      assert.deepEqual(req?.files.map((f) => [f.field, f.name, f.mime, f.bytes]), [['image[]', 'a.png', 'image/png', tinyPng(1)], ['image[]', 'b.jpg', 'image/jpeg', jpeg]]);
+    });
+
+    it('refuses a non-image input and an empty prompt before calling the back end, and fails on an answer that is not an image', async () => {
+      const h = await harness();
+      const before = fake.requestsTo('edits').length;
+      const { ctx } = context({ 44: { name: 'notes.txt', mime: 'text/plain', bytes: Buffer.from('hello') }, 45: { name: 'ok.png', mime: 'image/png', bytes: tinyPng(2) } });
+      await rejectsWith(h.get('core:image2image').process({ input: [45, 44], prompt: 'Edit' }, ctx), /Input file 44 \(text\/plain\) is not a PNG/, '"notes.txt" is not an image that can be edited');
+      await rejectsWith(h.get('core:image2image').process({ input: [45], prompt: '  ' }, ctx), /input\.prompt is empty/, 'The prompt is empty: describe the changes you want');
+      assert.equal(fake.requestsTo('edits').length, before);
+      fake.script('edits', { kind: 'images', b64: [Buffer.from('<html>oops</html>').toString('base64')] });
+      await rejectsWith(h.get('core:image2image').process({ input: [45], prompt: 'Edit' }, ctx), /image 1 is not a PNG, JPEG, WEBP or GIF image/, USER_MESSAGES.invalidAnswer);
     });
   });
 

@@ -28,22 +28,27 @@ export class ProvidersConfigError extends Error {
   override name = 'ProvidersConfigError';
 }
 
-/** Types served through chat completions: a text model can do them all. */
-const CHAT_TASK_TYPES: readonly string[] = Object.freeze([
-  ...CORE_TASK_TYPES.filter((t) => t.id === 'core:text2text' || t.id.startsWith('core:text2text:')).map((t) => t.id),
-  'core:contextwrite',
-  'core:generateemoji',
-]);
-
 /**
- * Types that need a model of their own kind (vision, image generation, speech): served only when
- * the configuration names a model for them, because nothing else tells what a model can do.
+ * Types that need a model of their own kind (vision, image generation and editing, speech): served
+ * only when the configuration names a model for them, because nothing else tells what a model can do.
+ * The multimodal chat sends its image attachments as image parts, which only vision models take.
  */
 const MODEL_SPECIFIC_TASK_TYPES: readonly string[] = Object.freeze([
+  'core:text2text:multimodal-chatwithtools',
   'core:analyze-images',
   'core:text2image',
   'core:audio2text',
   'core:text2speech',
+  'core:image2image',
+]);
+
+/** Types served through chat completions: a text model can do them all. */
+const CHAT_TASK_TYPES: readonly string[] = Object.freeze([
+  ...CORE_TASK_TYPES.filter((t) => t.id === 'core:text2text' || t.id.startsWith('core:text2text:'))
+    .map((t) => t.id)
+    .filter((id) => !MODEL_SPECIFIC_TASK_TYPES.includes(id)),
+  'core:contextwrite',
+  'core:generateemoji',
 ]);
 
 const SERVABLE = new Set([...CHAT_TASK_TYPES, ...MODEL_SPECIFIC_TASK_TYPES]);

@@ -15,6 +15,10 @@ const MAX_TOKENS_SLOT: Shape = {
   },
 };
 
+/** Types whose answer may be tool calls: `tools` in, `tool_calls` out (as JSON strings). */
+const TOOL_TYPES = new Set(['core:text2text:chatwithtools', 'core:text2text:multimodal-chatwithtools']);
+const MULTIMODAL_CHAT = 'core:text2text:multimodal-chatwithtools';
+
 /** The slot whose emptiness means there is nothing to do, per type (default: `input`). */
 const MAIN_SLOT: Record<string, string> = { 'core:contextwrite': 'source_input' };
 
@@ -26,14 +30,14 @@ export function chatProvider(target: Target, base: { id: string; name: string; t
       id: base.id,
       name: base.name,
       taskType,
-      expectedRuntime: taskType === 'core:analyze-images' ? 30 : 20,
+      expectedRuntime: taskType === 'core:analyze-images' || taskType === MULTIMODAL_CHAT ? 30 : 20,
       optionalInputShape: MAX_TOKENS_SLOT,
       ...enumsFor(taskType),
     }),
     isAvailable: () => target.health.isAvailable(),
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
       const maxTokens = positiveInt(input['max_tokens']);
-      const tools = taskType === 'core:text2text:chatwithtools' ? parseTools(text(input, 'tools')) : undefined;
+      const tools = TOOL_TYPES.has(taskType) ? parseTools(text(input, 'tools')) : undefined;
       const messages = await messagesFor(taskType, input, ctx);
       const expected = expectedOutputChars(taskType, input);
       let reported = 0;
@@ -48,8 +52,11 @@ export function chatProvider(target: Target, base: { id: string; name: string; t
       const result = await runCall(target, ctx, { endpoint: 'POST /chat/completions', model }, (scope) =>
         complete(target, scope, { model, messages, tools, maxTokens, allowEmptyContent: tools !== undefined }, onChars),
       );
-      if (taskType === 'core:text2text:chatwithtools') {
-        return { output: tidyOutput(taskType, result.content), tool_calls: result.toolCalls.length > 0 ? JSON.stringify(result.toolCalls) : '' };
+      if (TOOL_TYPES.has(taskType)) {
+        const toolCalls = result.toolCalls.length > 0 ? JSON.stringify(result.toolCalls) : '';
+        // Chat completions answer text only, so the mandatory output_attachments list is empty.
+        if (taskType === MULTIMODAL_CHAT) return { output: tidyOutput(taskType, result.content), output_attachments: [], tool_calls: toolCalls };
+        return { output: tidyOutput(taskType, result.content), tool_calls: toolCalls };
       }
       return { output: tidyOutput(taskType, result.content) };
     },
@@ -76,10 +83,18 @@ async function messagesFor(taskType: string, input: TaskIO, ctx: ProcessContext)
   if (taskType === 'core:text2text:chat' || taskType === 'core:text2text:chatwithtools') {
     return conversationMessages(input, taskType === 'core:text2text:chatwithtools');
   }
+  if (taskType === MULTIMODAL_CHAT) {
+    const ids = input['input_attachments'];
+    if (!Array.isArray(ids)) throw new ProviderError('input.input_attachments must be a list of file ids', 'The attachments are not valid');
+    const urls = await imageDataUrls(ids, ctx, (name) => `"${name}" cannot be sent to the AI model: only PNG, JPEG, WEBP and GIF images can be attached`);
+    return conversationMessages(input, true, urls.map((url) => ({ type: 'image_url', image_url: { url } })));
+  }
   if (taskType === 'core:analyze-images') {
     const question = nonEmpty(input, 'input');
     const parts: ChatCompletionContentPart[] = [{ type: 'text', text: question }];
-    for (const url of await imageDataUrls(input['images'], ctx)) parts.push({ type: 'image_url', image_url: { url } });
+    const ids = input['images'];
+    if (!Array.isArray(ids) || ids.length === 0) throw new ProviderError('input.images must be a non-empty list of file ids', 'No images were given');
+    for (const url of await imageDataUrls(ids, ctx, (name) => `"${name}" is not an image that can be analyzed`)) parts.push({ type: 'image_url', image_url: { url } });
     return [
       { role: 'system', content: ANALYZE_IMAGES_SYSTEM },
       { role: 'user', content: parts },
@@ -91,16 +106,19 @@ async function messagesFor(taskType: string, input: TaskIO, ctx: ProcessContext)
   return [...(prompt.system === null ? [] : [{ role: 'system' as const, content: prompt.system }]), { role: 'user', content: prompt.user }];
 }
 
-/** Vision input: each image inline as a base64 data URL, typed by its bytes rather than its name. */
-async function imageDataUrls(ids: unknown, ctx: ProcessContext): Promise<string[]> {
-  if (!Array.isArray(ids) || ids.length === 0) throw new ProviderError('input.images must be a non-empty list of file ids', 'No images were given');
+/**
+ * Vision input: each image inline as a base64 data URL, typed by its bytes rather than its name. A
+ * file that is not an image fails the task with `notAnImage(file name)` for the user: skipping it
+ * would let the model answer as if it had seen a file it never got.
+ */
+async function imageDataUrls(ids: readonly unknown[], ctx: ProcessContext, notAnImage: (name: string) => string): Promise<string[]> {
   const urls: string[] = [];
   for (const id of ids) {
     const handle = await ctx.inputFile(Number(id));
     const bytes = await handle.buffer();
     const mime = imageMime(bytes);
     if (mime === null) {
-      throw new ProviderError(`Input file ${handle.file.id} (${handle.file.mime}) is not a PNG, JPEG, WEBP or GIF image`, `"${handle.file.name}" is not an image that can be analyzed`);
+      throw new ProviderError(`Input file ${handle.file.id} (${handle.file.mime}) is not a PNG, JPEG, WEBP or GIF image`, notAnImage(handle.file.name));
     }
     urls.push(`data:${mime};base64,${bytes.toString('base64')}`);
   }

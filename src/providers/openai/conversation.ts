@@ -1,4 +1,9 @@
-import type { ChatCompletionMessageParam, ChatCompletionMessageToolCall, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionContentPart,
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import type { FunctionDefinition } from 'openai/resources/shared';
 import { ProviderError } from '../../core/provider.js';
 import type { TaskIO } from '../../core/shapes.js';
@@ -21,9 +26,10 @@ const INVALID_TOOL_MESSAGE = 'The tool results are not valid';
 /**
  * Messages for chat and chat with tools: the system prompt, the history (JSON strings, role
  * "human" meaning the user), the tool results of the last turn, then the new message. With tools,
- * an empty message is allowed: the turn then only hands back tool results.
+ * an empty message is allowed: the turn then only hands back tool results. `attachments` (the
+ * multimodal chat's images) go in the new user message, after its text.
  */
-export function conversationMessages(input: TaskIO, withTools: boolean): ChatCompletionMessageParam[] {
+export function conversationMessages(input: TaskIO, withTools: boolean, attachments: readonly ChatCompletionContentPart[] = []): ChatCompletionMessageParam[] {
   const messages: ChatCompletionMessageParam[] = [];
   const system = text(input, 'system_prompt', true);
   if (system.trim() !== '') messages.push({ role: 'system', content: system });
@@ -33,8 +39,12 @@ export function conversationMessages(input: TaskIO, withTools: boolean): ChatCom
   // Tool results go right after the history: OpenAI requires them to follow the assistant
   // message that asked for the calls (upstream puts them after the new message).
   messages.push(...toolResults);
-  if (message.trim() !== '') messages.push({ role: 'user', content: message });
-  if (message.trim() === '' && toolResults.length === 0) {
+  if (attachments.length > 0) {
+    const textPart: ChatCompletionContentPart[] = message.trim() === '' ? [] : [{ type: 'text', text: message }];
+    messages.push({ role: 'user', content: [...textPart, ...attachments] });
+  } else if (message.trim() !== '') {
+    messages.push({ role: 'user', content: message });
+  } else if (toolResults.length === 0) {
     throw new ProviderError('input.input is empty and there are no tool results', 'The message is empty');
   }
   return messages;

@@ -6,7 +6,7 @@ import type { Target } from './call.js';
 import { chatProvider } from './chat.js';
 import { createClient } from './client.js';
 import { BackendHealth, type HealthDeps } from './health.js';
-import { audioToTextProvider, textToImageProvider, textToSpeechProvider } from './media.js';
+import { audioToTextProvider, imageToImageProvider, textToImageProvider, textToSpeechProvider } from './media.js';
 
 export interface OpenAIProviderDeps {
   /** Milliseconds since the epoch; tests inject one to pass the 60 s re-check. */
@@ -44,6 +44,8 @@ function providerFor(target: Target, taskType: string): InProcessProvider {
       return audioToTextProvider(target, base);
     case 'core:text2speech':
       return textToSpeechProvider(target, base);
+    case 'core:image2image':
+      return imageToImageProvider(target, base);
     default:
       return chatProvider(target, base);
   }

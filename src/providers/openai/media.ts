@@ -64,6 +64,52 @@ export function textToImageProvider(target: Target, base: Base): InProcessProvid
   };
 }
 
+/**
+ * core:image2image through POST /images/edits (multipart): the input images and the prompt go up, one
+ * edited image comes back as b64_json. One image goes as the `image` part, which every server that has
+ * the endpoint takes (dall-e-2 takes nothing else); several go as `image[]` (gpt-image-*). Inputs are
+ * typed by their bytes: a file that is not an image fails the task before anything is sent.
+ */
+export function imageToImageProvider(target: Target, base: Base): InProcessProvider {
+  const { model } = base;
+  return {
+    ...providerInfo({ ...base, expectedRuntime: 60 }),
+    isAvailable: () => target.health.isAvailable(),
+    async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
+      const prompt = text(input, 'prompt');
+      if (prompt.trim() === '') throw new ProviderError('input.prompt is empty', 'The prompt is empty: describe the changes you want');
+      const ids = input['input'];
+      if (!Array.isArray(ids) || ids.length === 0) throw new ProviderError('input.input must be a non-empty list of file ids', 'No image to edit was given');
+      const images: { bytes: Buffer; mime: string; name: string }[] = [];
+      for (const id of ids) {
+        const handle = await ctx.inputFile(Number(id));
+        const bytes = await handle.buffer();
+        const mime = imageMime(bytes);
+        if (mime === null) {
+          throw new ProviderError(`Input file ${handle.file.id} (${handle.file.mime}) is not a PNG, JPEG, WEBP or GIF image`, `"${handle.file.name}" is not an image that can be edited`);
+        }
+        images.push({ bytes, mime, name: handle.file.name });
+      }
+      const edited = await runCall(target, ctx, { endpoint: 'POST /images/edits', model }, async ({ options }) => {
+        const files = await Promise.all(images.map((i) => toFile(i.bytes, i.name, { type: i.mime })));
+        const answer: unknown = await target.client.images.edit(
+          {
+            model,
+            prompt,
+            image: files.length === 1 ? (files[0] as (typeof files)[number]) : files,
+            ...(model.startsWith('gpt-image') ? {} : { response_format: 'b64_json' as const }),
+            ...(target.backend.imageSize ? { size: target.backend.imageSize } : {}),
+          },
+          options,
+        );
+        // A server that returns several images (some ignore n) answers with the first.
+        return decodeImages(answer, 0)[0] as FileOutputValue;
+      });
+      return { output: edited };
+    },
+  };
+}
+
 function decodeImages(answer: unknown, offset: number): FileOutputValue[] {
   if (typeof answer === 'string') throw new MalformedAnswerError(looksLikeHtml(answer) ? 'the answer is an HTML page, not JSON' : 'the answer is text, not JSON');
   const data = (answer as { data?: unknown } | null)?.data;

@@ -164,6 +164,28 @@ describe('OpenAI-compatible back ends: configuration', () => {
     for (const type of ['core:text2image', 'core:audio2text', 'core:text2speech', 'core:analyze-images']) assert.ok(!types.includes(type), type);
   });
 
+  it('serves the multimodal chat and image editing only with a model named for them, never the multimodal context agent', async () => {
+    const textOnly = loadBackends(configWith({ openaiBaseUrl: 'http://127.0.0.1:1/v1', openaiModel: 'llama3.1' }))[0]?.taskTypes ?? [];
+    assert.ok(!textOnly.includes('core:text2text:multimodal-chatwithtools'), 'a text model does not get image attachments');
+    assert.ok(!textOnly.includes('core:image2image'));
+    const [named] = loadBackends(
+      configWith({ openaiBaseUrl: 'http://127.0.0.1:1/v1', openaiModel: 'llama3.1,core:text2text:multimodal-chatwithtools=llava,core:image2image=gpt-image-1' }),
+    );
+    assert.equal(named?.models['core:text2text:multimodal-chatwithtools'], 'llava');
+    // In catalogue order: the multimodal chat right after chat with tools, image2image last.
+    assert.deepEqual(named?.taskTypes.slice(-5), [
+      'core:text2text:chatwithtools',
+      'core:text2text:multimodal-chatwithtools',
+      'core:text2text:proofread',
+      'core:text2text:reformatparagraphs',
+      'core:image2image',
+    ]);
+    fails(
+      configWith({ providersConfig: await file({ backends: { a: { baseUrl: 'http://127.0.0.1:1/v1', models: { default: 'm' }, taskTypes: ['core:contextagent:multimodal-interaction'] } } }) }),
+      /backends\.a\.taskTypes\[0\] is "core:contextagent:multimodal-interaction", not a task type an OpenAI-compatible back end can serve/,
+    );
+  });
+
   it('builtinProviders registers OpenAI providers first, and offline ones only when enabled', () => {
     const withOffline = builtinProviders(configWith({ openaiBaseUrl: 'http://127.0.0.1:1/v1', openaiModel: 'm', logLevel: 'silent' }));
     const summaries = withOffline.filter((p) => p.taskType === 'core:text2text:summary').map((p) => p.id);

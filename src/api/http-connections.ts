@@ -50,7 +50,10 @@ export class HttpConnections {
   private track(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     let pending = this.answering.get(socket);
-    if (!pending) this.answering.set(socket, (pending = new Set()));
+    if (!pending) {
+      pending = new Set();
+      this.answering.set(socket, pending);
+    }
     pending.add(res);
     // An answer that never finishes goes with its socket, and the WeakMap entry with that.
     // 'prefinish' comes as the answer is ended, before Node's own 'finish' handler, which would

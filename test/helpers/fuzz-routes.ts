@@ -30,7 +30,7 @@ export const OCS_ROUTES: readonly OcsRouteInfo[] = [
   ...consumerRoutes(NO_DEPS),
 ].map(({ method, path, auth }) => ({ method, path, auth }));
 
-const USER_SCHEDULE = ['input', 'type', 'appId', 'customId', 'webhookUri', 'webhookMethod', 'includeWatermark'];
+const USER_SCHEDULE = ['input', 'type', 'appId', 'customId', 'webhookUri', 'webhookMethod', 'includeWatermark', 'preferStreaming'];
 const RESULT = ['output', 'errorMessage', 'userFacingErrorMessage'];
 const CLAIM = ['providerIds', 'taskTypeIds', 'wait'];
 

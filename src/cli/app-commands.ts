@@ -54,7 +54,9 @@ function chooseSecret(a: CommandArgs, ctx: CommandContext): { secret: string; ge
   if (!flagOption(a, 'secret-from-env')) return { secret: randomToken(GENERATED_SECRET_LENGTH), generated: true };
   const secret = ctx.env[SECRET_ENV] ?? '';
   if (secret === '') throw new CommandError(`--secret-from-env given, but ${SECRET_ENV} is empty`);
-  if (secret.length < MIN_SECRET_LENGTH) throw new CommandError(`${SECRET_ENV} is too short: an ExApp secret needs at least ${MIN_SECRET_LENGTH} characters`);
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new CommandError(`${SECRET_ENV} is too short (${secret.length} characters): an ExApp secret needs at least ${MIN_SECRET_LENGTH} characters`);
+  }
   return { secret, generated: false };
 }
 

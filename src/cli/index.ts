@@ -115,6 +115,18 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/**
+ * Node's parseArgs refusal as one line, so the error stays the first line and the usage follows it.
+ * Its unknown-option text ends in a hint with an unbalanced quote (`as in '-- "--x"`): the option is
+ * named alone instead.
+ */
+function parseArgsMessage(err: unknown): string {
+  const { message, code } = err as Error & { code?: string };
+  const option = /'([^']+)'/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) return `Unknown option "${option}"`;
+  return message.split('\n').join(' ');
+}
+
 function usageError(c: Command, message: string): number {
   printError(`Error: ${message}`);
   printError(`Usage: taskproc ${c.usage.split('\n')[0]}`);
@@ -134,7 +146,7 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
     const options = Object.fromEntries(Object.entries(c.options ?? {}).map(([k, o]) => [k, { type: o.type }]));
     ({ values, positionals } = parseArgs({ args: argv, options: { ...CONFIG_FLAGS, ...options }, strict: true, allowPositionals: true }));
   } catch (err) {
-    return usageError(c, (err as Error).message);
+    return usageError(c, parseArgsMessage(err));
   }
   const names = c.args ?? [];
   if (positionals.length < names.length) return usageError(c, `Missing argument <${names[positionals.length]}>`);

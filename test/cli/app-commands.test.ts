@@ -132,6 +132,17 @@ describe('taskproc app:*', () => {
     assert.deepEqual((await listApps()).map((a) => a.appId), ['llm2', 'translate2']);
   });
 
+  it('app:register and app:set-secret with a short TASKPROC_APP_SECRET say the minimum length, alone on stderr', async () => {
+    for (const args of [['app:register', 'shortsecret'], ['app:set-secret', 'llm2']]) {
+      const r = await cli([...args, '--secret-from-env'], { TASKPROC_APP_SECRET: 'a'.repeat(31) });
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, 'Error: TASKPROC_APP_SECRET is too short (31 characters): an ExApp secret needs at least 32 characters\n');
+    }
+    assert.equal((await listApps()).some((a) => a.appId === 'shortsecret'), false);
+    assert.equal((await withStore(async (s) => s.exapps.getExApp('llm2')))?.secretHash, secretHash(ENV_SECRET));
+  });
+
   it('app:list --output json shows every app with its providers, never a secret', async () => {
     await withStore((s) =>
       s.exapps.upsertProvider({

@@ -117,6 +117,35 @@ describe('taskproc argument errors', () => {
     }
   });
 
+  it('prints the error first, on its own line of stderr, then the usage, for every kind of command-line mistake', async () => {
+    const cases: [string[], string][] = [
+      [['app:register'], 'Missing argument <appId>'],
+      [['app:register', 'a', 'b'], 'Unexpected argument "b"'],
+      [['app:register', 'a', '--frob'], 'Unknown option "--frob"'],
+      [['app:register', 'a', '--secret-from-env=x'], "Option '--secret-from-env' does not take an argument"],
+      [['app:register', 'a', '--url', 'ftp://host'], '--url: expected an http:// or https:// URL, got "ftp://host"'],
+      [['user:add', 'bob', '--admin', '--guest'], '--admin and --guest exclude each other'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.split('\n');
+      assert.equal(lines[0], `Error: ${message}`, args.join(' '));
+      assert.match(lines[1] ?? '', new RegExp(`^Usage: taskproc ${args[0]} `), args.join(' '));
+      assert.equal(lines.at(-2), `Run "taskproc ${args[0]} --help" for details.`);
+    }
+  });
+
+  it('keeps a parse error that Node words on several lines to one line, above the usage', async () => {
+    // `--version` followed by another option: Node asks whether its value was forgotten, in three lines.
+    const r = await cli(['app:register', 'a', '--version', '--url', 'http://x']);
+    assert.equal(r.code, 2, r.stderr);
+    const [first, second] = r.stderr.split('\n');
+    assert.match(first ?? '', /^Error: Option '--version' argument is ambiguous\. Did you forget .*'--version=-XYZ'\.$/);
+    assert.match(second ?? '', /^Usage: taskproc app:register /);
+  });
+
   it('exits 1 with the config message on a bad configuration flag', async () => {
     const r = await cli(['user:list', '--port', 'abc']);
     assert.equal(r.code, 1);

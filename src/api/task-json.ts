@@ -42,7 +42,7 @@ function build(task: Task): Record<string, unknown> {
     allowCleanup: task.allowCleanup,
     includeWatermark: task.includeWatermark,
     userFacingErrorMessage: task.userFacingErrorMessage,
-    preferStreaming: true,
+    preferStreaming: task.preferStreaming,
   };
 }
 

@@ -24,6 +24,8 @@ export interface ScheduleParams {
   webhookUri: string | null;
   webhookMethod: string | null;
   includeWatermark: boolean;
+  /** Upstream 35 (PR #61197): stored and returned; in-process providers are not told (none can stream). */
+  preferStreaming: boolean;
 }
 
 /** Column widths kept from upstream's schema, so data moves between the two without truncation. */
@@ -102,6 +104,7 @@ export class TaskService {
       webhookUri: params.webhookUri,
       webhookMethod: params.webhookMethod,
       includeWatermark: params.includeWatermark,
+      preferStreaming: params.preferStreaming,
       providerId: provider.info.id,
       scheduledAt: now,
       lastUpdated: now,

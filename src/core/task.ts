@@ -60,6 +60,8 @@ export interface Task {
   endedAt: number | null;
   lastUpdated: number;
   completionExpectedAt: number | null;
+  /** The client asked the provider for progressive output (upstream 35's `preferStreaming`, false unless asked). */
+  preferStreaming: boolean;
 }
 
 /** What `schedule` hands the store; the store assigns id and timestamps are given by the caller's clock. */
@@ -78,4 +80,6 @@ export type NewTask = Pick<
   | 'scheduledAt'
   | 'lastUpdated'
   | 'completionExpectedAt'
->;
+> &
+  // Optional: callers that predate the field (stores filled by tests, the CLI) get upstream's default, false.
+  Partial<Pick<Task, 'preferStreaming'>>;

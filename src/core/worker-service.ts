@@ -171,14 +171,26 @@ export class WorkerService {
     return updated ?? this.afterLostRace(taskId, appId);
   }
 
-  /** llm2's stream-result: keeps the latest intermediate output for the task's owner, and renews the lease. */
+  /**
+   * Upstream's setIntermediateResult (PR #60500) and llm2's stream-result, one route: the output of a
+   * RUNNING task, unvalidated, shown as its `output` until the result replaces it and kept as its
+   * partial output; it renews the lease. Upstream acts on RUNNING tasks only and answers every other
+   * one unchanged, and so do we (a chunk after a cancel or a lost lease matters to nobody). A RUNNING
+   * task under another lease is refused with lease_mismatch: upstream would show that worker's
+   * chunk to the user instead of the real worker's.
+   */
   async streamResult(appId: string, taskId: number, partialOutput: TaskIO): Promise<Task> {
     const task = await this.load(taskId);
-    if (isFinal(task.status)) return task;
+    if (task.status !== TASK_STATUS.RUNNING) return task;
     const owner = this.checkLease(task, appId);
     const now = this.now();
     const updated = await this.deps.tasks.setPartialOutput(taskId, partialOutput, owner, now + this.leaseOf(task), now);
-    return updated ?? this.afterLostRace(taskId, appId);
+    if (updated) return updated;
+    // Changed meanwhile: answered by the same rule against what the task is now.
+    const current = await this.load(taskId);
+    if (current.status !== TASK_STATUS.RUNNING) return current;
+    this.checkLease(current, appId);
+    throw new DomainError('lease_mismatch', "The task is not running under this ExApp's lease");
   }
 
   /**

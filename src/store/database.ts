@@ -85,6 +85,8 @@ export interface TasksTable {
   completion_expected_at: NullableInt8;
   /** JSON text: the latest intermediate output a worker streamed (migration 0004); null when none. */
   partial_output: string | null;
+  /** Whether the client asked for progressive output (migration 0008; upstream's default 0). */
+  prefer_streaming: Flag;
 }
 
 /**

@@ -88,13 +88,17 @@ export interface TaskStore {
   /** Whether any SCHEDULED task of these types exists (an empty list: false). */
   hasScheduled(types: string[]): Promise<boolean>;
   /**
-   * Stores a worker's intermediate output on a RUNNING task held by `leaseOwner` and extends its
+   * Stores a worker's intermediate output on a RUNNING task held by `leaseOwner`, as its partial
+   * output and as its output until the result (re-queueing clears the output), and extends its
    * lease. Undefined when the condition failed.
    */
   setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined>;
   /** The latest intermediate output of a task: null when none, undefined when the task does not exist. */
   getPartialOutput(id: number): Promise<TaskIO | null | undefined>;
-  /** RUNNING (or SCHEDULED) → SUCCESSFUL/FAILED, only under the given lease owner when set. Undefined when the condition failed. */
+  /**
+   * RUNNING (or SCHEDULED) → SUCCESSFUL/FAILED, only under the given lease owner when set. A null
+   * output leaves the stored one (the last streamed chunk, or null). Undefined when the condition failed.
+   */
   finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined>;
   /**
    * RUNNING tasks whose lease ended before `now`: back to SCHEDULED when `attempts` < maxAttempts,

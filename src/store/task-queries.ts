@@ -39,6 +39,7 @@ const TASK_COLUMNS = [
   'ended_at',
   'last_updated',
   'completion_expected_at',
+  'prefer_streaming',
 ] as const satisfies readonly (keyof TasksTable)[];
 
 // A column added to TasksTable does not compile here until it is listed above or named as left out.
@@ -101,6 +102,13 @@ const ownedBy = (eb: Tasks, owner: TaskOwner) => {
 
 const LEASE_CLEARED = { lease_owner: null, lease_expires_at: null } as const;
 
+/**
+ * A task going back to the queue. Its output can only be what the lost attempt streamed
+ * (setPartialOutput): upstream never shows an output on a scheduled task, so it goes too.
+ * partial_output stays for the extension route, which shows the latest chunk ever streamed.
+ */
+const REQUEUED = { status: TASK_STATUS.SCHEDULED, output: null, ...LEASE_CLEARED } as const;
+
 /** The row a schedule inserts; its key order is the insert's column (and parameter) order. */
 function newTaskRow(task: NewTask): Insertable<TasksTable> {
   return {
@@ -129,6 +137,7 @@ function newTaskRow(task: NewTask): Insertable<TasksTable> {
     ended_at: null,
     last_updated: task.lastUpdated,
     completion_expected_at: task.completionExpectedAt,
+    prefer_streaming: task.preferStreaming === true ? 1 : 0,
   };
 }
 
@@ -388,7 +397,7 @@ export class KyselyTaskStore implements TaskStore {
       () =>
         this.db
           .updateTable('tasks')
-          .set((eb) => ({ status: TASK_STATUS.SCHEDULED, last_updated: now, attempts: eb('attempts', '-', 1), ...LEASE_CLEARED }))
+          .set((eb) => ({ ...REQUEUED, last_updated: now, attempts: eb('attempts', '-', 1) }))
           .where('id', 'in', ids)
           .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
           .where('lease_owner', '=', leaseOwner)
@@ -420,11 +429,14 @@ export class KyselyTaskStore implements TaskStore {
 
   async setPartialOutput(id: number, partialOutput: TaskIO, leaseOwner: string, leaseExpiresAt: number, now: number): Promise<Task | undefined> {
     if (!isRowId(id)) return undefined;
+    const json = JSON.stringify(partialOutput);
     const row = await this.rows.changing(
       () =>
         this.db
           .updateTable('tasks')
-          .set({ partial_output: JSON.stringify(partialOutput), lease_expires_at: leaseExpiresAt, last_updated: now })
+          // Also the task's output while it runs, as upstream's setTaskIntermediateOutput (PR #60500): clients of
+          // GET task see it there; the result replaces it. partial_output keeps it for the extension route.
+          .set({ output: json, partial_output: json, lease_expires_at: leaseExpiresAt, last_updated: now })
           .where('id', '=', id)
           .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
           .where('lease_owner', '=', leaseOwner)
@@ -446,7 +458,9 @@ export class KyselyTaskStore implements TaskStore {
     if (!isRowId(id)) return undefined;
     const values = {
       status: result.status,
-      output: result.output === null ? null : JSON.stringify(result.output),
+      // No output (a failure) leaves the column alone: it holds what the worker streamed last, or null, and
+      // upstream's failed task keeps showing that chunk (Manager::setTaskResult never clears the output).
+      ...(result.output !== null && { output: JSON.stringify(result.output) }),
       // Kept, not refused: a worker's message with a NUL in it must not leave its task running.
       error_message: result.errorMessage === null ? null : storableText(result.errorMessage),
       user_facing_error: result.userFacingErrorMessage === null ? null : storableText(result.userFacingErrorMessage),
@@ -457,7 +471,8 @@ export class KyselyTaskStore implements TaskStore {
     };
     // The SET values in key order, then the id, then the lease owner when it is checked.
     const parameters = [...Object.values(values), id, ...(leaseOwner !== null ? [leaseOwner] : [])];
-    const compiled = this.finish.query(leaseOwner !== null ? 'by its lease owner' : 'by anyone', parameters, () => {
+    const shape = `${leaseOwner !== null ? 'by its lease owner' : 'by anyone'}, ${result.output !== null ? 'with' : 'without'} output`;
+    const compiled = this.finish.query(shape, parameters, () => {
       let query = this.db
         .updateTable('tasks')
         .set(values)
@@ -483,7 +498,7 @@ export class KyselyTaskStore implements TaskStore {
   private async expireLeasesUncached(now: number, maxAttempts: number, failMessage: string): Promise<{ requeuedIds: number[]; failed: Task[] }> {
     const requeued = await this.db
       .updateTable('tasks')
-      .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
+      .set({ ...REQUEUED, last_updated: now })
       .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
       .where('lease_expires_at', '<', now)
       .where('attempts', '<', maxAttempts)
@@ -506,7 +521,7 @@ export class KyselyTaskStore implements TaskStore {
     const result = await this.rows.changing(() =>
       this.db
         .updateTable('tasks')
-        .set({ status: TASK_STATUS.SCHEDULED, last_updated: now, ...LEASE_CLEARED })
+        .set({ ...REQUEUED, last_updated: now })
         .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
         .where((eb) => eb(eb.fn<string>('substr', ['lease_owner', eb.lit(1), eb.val([...prefix].length)]), '=', prefix))
         .executeTakeFirst(),
@@ -575,5 +590,6 @@ function toTask(row: TaskRow): Task {
     endedAt: numOrNull(row.ended_at),
     lastUpdated: num(row.last_updated),
     completionExpectedAt: numOrNull(row.completion_expected_at),
+    preferStreaming: row.prefer_streaming === 1,
   };
 }

@@ -31,6 +31,7 @@ const task = (over: Partial<Task> = {}): Task => ({
   endedAt: null,
   lastUpdated: 1_700_000_001,
   completionExpectedAt: 1_700_000_010,
+  preferStreaming: false,
   ...over,
 });
 

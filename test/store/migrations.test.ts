@@ -15,7 +15,7 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
   return s;
 }
 
-const ALL = ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes'];
+const ALL = ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes', '0008-prefer-streaming'];
 
 async function appliedMigrations(s: TestStore): Promise<string[]> {
   const rows = await s.db.selectFrom(sql<{ name: string }>`kysely_migration`.as('m')).select('m.name').orderBy('m.name').execute();

@@ -264,7 +264,7 @@ if (TEST_DIALECTS.includes('postgres')) {
       const { rows } = await sql<{ name: string }>`select name from ${sql.table(`${schema.name}.kysely_migration`)} order by name`.execute(probe);
       assert.deepEqual(
         rows.map((r) => r.name),
-        ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes'],
+        ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes', '0008-prefer-streaming'],
       );
       // Both stores work on the one schema.
       const a = await stores[0].tasks.createTask(newTask());

@@ -91,6 +91,7 @@ for (const dialect of TEST_DIALECTS) {
           webhookUri: 'https://example.com/hook',
           webhookMethod: 'AppAPI:my-app:POST',
           includeWatermark: false,
+          preferStreaming: true,
           providerId: 'img-provider',
           scheduledAt: T0 + 1,
           lastUpdated: T0 + 2,
@@ -123,6 +124,7 @@ for (const dialect of TEST_DIALECTS) {
         endedAt: null,
         lastUpdated: T0 + 2,
         completionExpectedAt: 4_102_444_800,
+        preferStreaming: true,
       };
       assert.ok(Number.isInteger(created.id) && created.id > 0);
       assert.deepEqual(created, expected);

@@ -44,6 +44,7 @@ export function consumerRoutes(deps: ConsumerRouteDeps): OcsRoute[] {
           webhookUri: stringParam(p, 'webhookUri', { nullable: true }),
           webhookMethod: stringParam(p, 'webhookMethod', { nullable: true }),
           includeWatermark: boolParam(p, 'includeWatermark', true),
+          preferStreaming: boolParam(p, 'preferStreaming', false),
         });
         return { data: { task: taskJson(task) } };
       },

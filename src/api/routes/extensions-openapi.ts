@@ -94,15 +94,24 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
     },
     '/ocs/v2.php/taskprocessing/tasks_provider/{taskId}/stream-result': {
       post: {
-        summary: "Store a running task's intermediate output (as newer llm2 workers send it); renews the lease",
+        summary: "Store a running task's intermediate output (upstream's set-intermediate-result); renews the lease",
+        description:
+          "Upstream's route (Nextcloud 35, PR #60500) with its answers: while the task runs, `output` (not validated) is the " +
+          "task's output in GET task and the lists until the result replaces it; a task that is not running is answered " +
+          'unchanged. taskproc adds the lease: a running task held by another ExApp gives 409 (upstream would show that ' +
+          "ExApp's chunk), and the latest chunk stays readable by the task's owner at GET /apps/taskproc/api/v1/tasks/{id}/partial.",
         parameters: [taskId, ...exAppHeaders],
         requestBody: {
           content: { 'application/json': { schema: { type: 'object', required: ['output'], properties: { output: { type: 'object' } } } } },
         },
         responses: {
-          '200': json('The task (unchanged when it is already finished or cancelled)', { type: 'object', properties: { task: { type: 'object' } } }),
-          '404': json('No such task', message),
-          '409': leaseConflict,
+          '200': json('The task (unchanged when it is not running: scheduled, finished or cancelled)', {
+            type: 'object',
+            properties: { task: { type: 'object' } },
+          }),
+          '400': json('output missing, or not an object', message),
+          '404': json('No such task ("Not found")', message),
+          '409': json("The task is running under another ExApp's lease. Nothing was changed.", message),
         },
       },
     },

@@ -67,6 +67,7 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
           webhookUri: stringParam(p, 'webhookUri', { nullable: true }) ?? null,
           webhookMethod: stringParam(p, 'webhookMethod', { nullable: true }) ?? null,
           includeWatermark: boolParam(p, 'includeWatermark', true),
+          preferStreaming: boolParam(p, 'preferStreaming', false),
         });
         return { data: { task: taskJson(task) } };
       },

@@ -7,6 +7,7 @@ import { partialOutputSchema } from './0004-partial-output.js';
 import { claimOrderIndexSchema } from './0005-claim-order-index.js';
 import { blobChunksSchema } from './0006-blob-chunks.js';
 import { listAndClaimIndexesSchema } from './0007-list-and-claim-indexes.js';
+import { preferStreamingSchema } from './0008-prefer-streaming.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -21,6 +22,7 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
     '0005-claim-order-index': claimOrderIndexSchema(),
     '0006-blob-chunks': blobChunksSchema(),
     '0007-list-and-claim-indexes': listAndClaimIndexesSchema(),
+    '0008-prefer-streaming': preferStreamingSchema(),
   };
 }
 

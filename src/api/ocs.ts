@@ -150,6 +150,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = Object.freeze
   body_too_large: inData(413, 413),
   unsupported_media_type: inData(415, 415),
   lease_mismatch: inData(409),
+  not_scheduled: inData(412),
   conflict: inData(409),
   forbidden: inData(403),
   insufficient_storage: inData(507, 507),

@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'body_too_large',
   'unsupported_media_type',
   'lease_mismatch',
+  'not_scheduled',
   'conflict',
   'forbidden',
   'insufficient_storage',
@@ -46,6 +47,8 @@ export class DomainError extends Error {
 
 export const notFound = (message = 'Not found') => new DomainError('not_found', message);
 export const taskNotFound = () => new DomainError('not_found', 'Task not found');
+/** queue_position of a task that is not (or no longer) SCHEDULED; clients stop polling on it (412). */
+export const taskNotScheduled = () => new DomainError('not_scheduled', 'This task is not scheduled');
 export const badRequest = (message: string) => new DomainError('bad_request', message);
 export const validationFailed = (message: string) => new DomainError('validation_failed', message);
 export const providerUnavailable = () => new DomainError('provider_unavailable', 'The given provider is not available');

@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import { unixSeconds } from './clock.js';
-import { badRequest, notFound, providerUnavailable, taskNotFound } from './errors.js';
+import { badRequest, notFound, providerUnavailable, taskNotFound, taskNotScheduled } from './errors.js';
 import { type FileHandle, fileAccessDenied, NO_USER_FILES_MESSAGE, type TaskFiles } from './file-access.js';
 import { type ProviderInfo, providerInfo } from './provider.js';
 import type { ProviderRegistry, RegisteredProvider } from './provider-registry.js';
@@ -171,6 +171,19 @@ export class TaskService {
     if (!task) throw notFound();
     if (task.status === TASK_STATUS.CANCELLED && before.status !== TASK_STATUS.CANCELLED) this.deps.events.ended(task);
     return task;
+  }
+
+  /**
+   * The caller's SCHEDULED task's place in the queue, from 1 (upstream PR #62414): 404 for a task
+   * that is not the caller's, 412 once it is no longer scheduled. The count is the store's.
+   */
+  async queuePosition(caller: Caller, id: number): Promise<number> {
+    const task = await this.deps.store.getTask(id);
+    if (!task || !owns(caller, task)) throw taskNotFound();
+    // The store checks SCHEDULED again in the statement that counts: a claim may come in between.
+    const position = task.status === TASK_STATUS.SCHEDULED ? await this.deps.store.queuePosition(id) : undefined;
+    if (position === undefined) throw taskNotScheduled();
+    return position;
   }
 
   list(caller: Caller, filter: { type?: string; customId?: string }): Promise<Task[]> {

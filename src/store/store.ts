@@ -111,6 +111,12 @@ export interface TaskStore {
   deleteTasksUpdatedBefore(cutoff: number, limit: number): Promise<number[]>;
   /** Counts SCHEDULED and RUNNING tasks, of the given types or of all when the list is empty. */
   queueStats(types: string[]): Promise<{ scheduled: number; running: number }>;
+  /**
+   * A SCHEDULED task's place in the queue: 1 + the SCHEDULED tasks of every type and owner that
+   * claims hand out before it (lower ids; see claimTasks). Undefined when the task does not exist
+   * or is not SCHEDULED. Ownership is the caller's business.
+   */
+  queuePosition(id: number): Promise<number | undefined>;
 }
 
 export interface User {

@@ -47,6 +47,7 @@ export const ROUTE_PARAMS: Readonly<Record<string, readonly string[]>> = {
   'GET /taskprocessing/tasks/app/:appId': ['appId', 'customId'],
   'GET /taskprocessing/tasks': ['taskType', 'customId'],
   'POST /taskprocessing/tasks/:taskId/cancel': ['taskId'],
+  'GET /taskprocessing/tasks/:taskId/queue_position': ['taskId'],
   'GET /taskprocessing/tasks/:taskId/file/:fileId': ['taskId', 'fileId'],
   'GET /taskprocessing/task/:id/file/:fileId': ['id', 'fileId'],
   'POST /taskprocessing/task/:id/cancel': ['id'],

@@ -511,6 +511,28 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(await store.tasks.queueStats(['none']), { scheduled: 0, running: 0 });
     });
 
+    it(`${dialect}: queuePosition is 1 + the scheduled tasks of every type and owner claims hand out first`, async (t) => {
+      const { store } = await setup(t, dialect);
+      assert.equal(await store.tasks.queuePosition(1), undefined, 'an empty queue');
+      const done = await store.tasks.createTask(newTask({ type: 'a' }));
+      await store.tasks.finishTask(done.id, null, success(T0));
+      const tasks: Task[] = [];
+      for (const [type, owner] of [['b', ALICE], ['a', BOB], ['c', ANON_A], ['a', ALICE], ['b', NOBODY]] as const) {
+        tasks.push(await store.tasks.createTask(newTask({ type, ...ownerOf(owner) })));
+      }
+      const positions = async () => Promise.all(tasks.map((task) => store.tasks.queuePosition(task.id)));
+      assert.deepEqual(await positions(), [1, 2, 3, 4, 5]);
+      // A claim of type a takes its oldest (the second task); the others behind it move up.
+      assert.equal((await claimOne(store.tasks, 'w', T0, 'a'))?.id, tasks[1]?.id);
+      assert.deepEqual(await positions(), [1, undefined, 2, 3, 4]);
+      // Back in the queue (released), it is at its old place again: claims go by id.
+      assert.equal(await store.tasks.releaseClaims([tasks[1]?.id ?? 0], 'w', T0), 1);
+      assert.deepEqual(await positions(), [1, 2, 3, 4, 5]);
+      await store.tasks.cancelTask(tasks[0]?.id ?? 0, ALICE, T0);
+      assert.deepEqual(await positions(), [undefined, 1, 2, 3, 4]);
+      for (const id of [done.id, 0, -1, 2 ** 53 + 2, 1.5, tasks.at(-1)!.id + 1]) assert.equal(await store.tasks.queuePosition(id), undefined, String(id));
+    });
+
     it(`${dialect}: tasks survive closing and reopening the store`, async (t) => {
       const { store, open } = await setup(t, dialect);
       const a = await store.tasks.createTask(newTask());

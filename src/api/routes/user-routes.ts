@@ -105,6 +105,13 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
       },
     },
     { method: 'POST', path: `${TP}/tasks/:taskId/cancel`, auth: 'user', handler: cancel('taskId') },
+    // Upstream PR #62414: data is the bare position, an integer from 1.
+    {
+      method: 'GET',
+      path: `${TP}/tasks/:taskId/queue_position`,
+      auth: 'user',
+      handler: async (ctx) => ({ data: await service.queuePosition(ctx.caller, routeId(ctx, 'taskId')) }),
+    },
     { method: 'GET', path: `${TP}/tasks/:taskId/file/:fileId`, auth: 'user', handler: download('taskId') },
     { method: 'GET', path: `${TP}/task/:id/file/:fileId`, auth: 'user', handler: download('id') },
     { method: 'POST', path: `${TP}/task/:id/cancel`, auth: 'user', handler: cancel('id') },

@@ -40,6 +40,8 @@ export const DAV_ERROR_TABLE: Readonly<Record<ErrorCode, DavErrorSpec>> = Object
   body_too_large: spec(413, `${NC_SABRE}EntityTooLarge`),
   unsupported_media_type: spec(415, `${SABRE}UnsupportedMediaType`),
   lease_mismatch: spec(409, `${SABRE}Conflict`),
+  // Never raised by WebDAV (only queue_position); Sabre's 412 if it ever were.
+  not_scheduled: spec(412, `${SABRE}PreconditionFailed`),
   conflict: spec(409, `${SABRE}Conflict`),
   forbidden: spec(403, `${SABRE}Forbidden`),
   insufficient_storage: spec(507, `${SABRE}InsufficientStorage`),

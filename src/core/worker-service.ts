@@ -196,10 +196,11 @@ export class WorkerService {
   /**
    * P6. An error message fails the task; an output is validated against the task type and the
    * provider, and its file ids must be files uploaded for this task. An invalid output fails the
-   * task and throws `validation_failed` (upstream answers 200 with the failed task; we answer
-   * 400 so the worker learns why). Neither given: nothing changes. A cancelled or finished task
-   * comes back unchanged; a task this ExApp does not hold (lease expired and re-queued, another
-   * worker's) is refused with `lease_mismatch` and left as it is.
+   * task, which comes back FAILED as upstream answers it (200): the task has ended, and an error
+   * answer would only make the worker's client raise in its loop; the reason goes to the log.
+   * Neither given: nothing changes. A cancelled or finished task comes back unchanged; a task this
+   * ExApp does not hold (lease expired and re-queued, another worker's) is refused with
+   * `lease_mismatch` and left as it is.
    */
   async result(appId: string, taskId: number, r: WorkerResult): Promise<Task> {
     const facts = this.claimedFacts.get(taskId);

@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Ceiling } from './lib/ceiling.js';
-import { type Ctx, type Node } from './lib/context.js';
+import type { Ctx, Node } from './lib/context.js';
 import { type Plan, explainQueries } from './lib/explain.js';
 import { type Install, createInstall, registerProviders } from './lib/install.js';
 import { type BenchOptions, type Dialect, type ScenarioName, parseOptions } from './lib/options.js';
@@ -51,10 +51,16 @@ async function seededPhase(ctx: Ctx, want: (s: ScenarioName) => boolean, plans: 
   const installs: Install[] = [];
   const nodes: Node[] = [];
   try {
-    const bigInstall = await createInstall(ctx.dialect, 'big', ctx.opts.postgresUrl, { total: sizes.bigStore, benchUserTasks: sizes.benchUserBig, users: 1000 });
+    const bigInstall = await createInstall(ctx.dialect, 'big', ctx.opts.postgresUrl, {
+      total: sizes.bigStore,
+      benchUserTasks: sizes.benchUserBig,
+      users: 1000,
+    });
     installs.push(bigInstall);
     log(`${ctx.dialect}: large store seeded in ${bigInstall.seed?.seconds.toFixed(1)} s`);
-    const smallInstall = withSmall ? await createInstall(ctx.dialect, 'small', ctx.opts.postgresUrl, { total: sizes.smallStore, benchUserTasks: sizes.benchUserSmall, users: 100 }) : null;
+    const smallInstall = withSmall
+      ? await createInstall(ctx.dialect, 'small', ctx.opts.postgresUrl, { total: sizes.smallStore, benchUserTasks: sizes.benchUserSmall, users: 100 })
+      : null;
     if (smallInstall) installs.push(smallInstall);
     const big = await startNode(bigInstall, `${ctx.dialect}-big`);
     nodes.push(big);
@@ -139,7 +145,11 @@ async function main(): Promise<void> {
     for (const dialect of opts.dialects as Dialect[]) {
       if (dialect === 'postgres') await checkPostgres(opts.postgresUrl);
       const ctx: Ctx = { opts, dialect, ceiling, rows, details, log };
-      if (want('get') || want('list') || want('claim') || want('memory')) await seededPhase(ctx, want, (plans[dialect] = []));
+      if (want('get') || want('list') || want('claim') || want('memory')) {
+        const dialectPlans: Plan[] = [];
+        plans[dialect] = dialectPlans;
+        await seededPhase(ctx, want, dialectPlans);
+      }
       if (want('schedule') || want('pipeline') || want('pickup')) await emptyPhase(ctx, want);
       if (want('memory')) {
         log(`${dialect}: memory (upload)`);
@@ -162,7 +172,13 @@ async function main(): Promise<void> {
     table,
     '',
     ...Object.entries(plans).flatMap(([dialect, ps]) =>
-      ps.length === 0 ? [] : [`### Query plans, ${dialect}, ${opts.sizes.bigStore.toLocaleString('en-US')} tasks stored`, '', ...ps.flatMap((p) => [`${p.label}:`, '', '```', p.sql, '', p.plan, '```', ''])],
+      ps.length === 0
+        ? []
+        : [
+            `### Query plans, ${dialect}, ${opts.sizes.bigStore.toLocaleString('en-US')} tasks stored`,
+            '',
+            ...ps.flatMap((p) => [`${p.label}:`, '', '```', p.sql, '', p.plan, '```', '']),
+          ],
     ),
   ].join('\n');
   const dir = join(ROOT, 'bench', 'results');

@@ -37,7 +37,11 @@ const cpuMicros = (pid: number): number => {
 
 const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
-const setSpin = (n: number) => new Promise<void>((resolve) => (child.once('message', () => resolve()), child.send(n)));
+const setSpin = (n: number) =>
+  new Promise<void>((resolve) => {
+    child.once('message', () => resolve());
+    child.send(n);
+  });
 const spec = { url: `http://127.0.0.1:${port}`, method: 'GET', path: '/', headers: {}, connections: 10 };
 
 await runLoad({ ...spec, duration: 3 });

@@ -101,7 +101,9 @@ async function main(): Promise<void> {
   if (status !== 201) throw new Error(`PUT answered ${status}`);
   if (received !== SIZE_MIB * 1024 * 1024) throw new Error(`GET returned ${received} bytes`);
   const where = `${FILE_STORAGE === 'database' ? `database (${DATABASE})` : 'disk'}`;
-  console.log(`| upload ${SIZE_MIB} MiB (WebDAV PUT), ${where} | RSS before ${before.toFixed(0)} MiB | peak ${uploadPeak.toFixed(0)} MiB | +${(uploadPeak - before).toFixed(0)} MiB | ${(SIZE_MIB / seconds).toFixed(0)} MiB/s |`);
+  console.log(
+    `| upload ${SIZE_MIB} MiB (WebDAV PUT), ${where} | RSS before ${before.toFixed(0)} MiB | peak ${uploadPeak.toFixed(0)} MiB | +${(uploadPeak - before).toFixed(0)} MiB | ${(SIZE_MIB / seconds).toFixed(0)} MiB/s |`,
+  );
   console.log(
     `| download ${SIZE_MIB} MiB (WebDAV GET), ${where} | RSS before ${beforeDownload.toFixed(0)} MiB | peak ${peak.toFixed(0)} MiB | +${(peak - beforeDownload).toFixed(0)} MiB | ${(SIZE_MIB / downloadSeconds).toFixed(0)} MiB/s |`,
   );

@@ -7,6 +7,9 @@ import { constants } from 'node:os';
 /** The project's own tsc, run with this node (no npx, no shell). */
 export const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
+/** The project's own Biome (a node launcher for its platform binary), run the same way. */
+export const BIOME = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
+
 /** Resolves with the exit code; a child ended by a signal counts as 128 + its number, as shells do. */
 export function run(args, env = {}) {
   return new Promise((resolve, reject) => {

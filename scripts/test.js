@@ -1,20 +1,29 @@
-// `npm test`: build and type-check, then every test on SQLite (store tests on each database of
+// `npm test`: build, type-check, lint and format check, then every test on SQLite (store tests on each database of
 // TEST_DIALECTS, both by default), then the API and file tests again on PostgreSQL. Each test phase
 // runs whatever the one before it did, so one failing test does not hide the results of the
 // hundreds after it; the summary at the end names what failed, and the exit code is 1 if anything did.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, TSC } from './child.js';
+import { BIOME, run, TSC } from './child.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(ROOT);
 
 /** test/<folder>/*.test.ts for the given folders (every folder when none), in a stable order. */
 function testFiles(...folders) {
-  const dirs = folders.length > 0 ? folders : readdirSync('test', { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  const dirs =
+    folders.length > 0
+      ? folders
+      : readdirSync('test', { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => e.name);
   return dirs
-    .flatMap((dir) => readdirSync(join('test', dir)).filter((f) => f.endsWith('.test.ts')).map((f) => `test/${dir}/${f}`))
+    .flatMap((dir) =>
+      readdirSync(join('test', dir))
+        .filter((f) => f.endsWith('.test.ts'))
+        .map((f) => `test/${dir}/${f}`),
+    )
     .sort();
 }
 
@@ -24,6 +33,7 @@ const NODE_TEST = ['--import', 'tsx', '--test', '--test-concurrency=2'];
 const STEPS = [
   { name: 'build', args: [TSC, '-p', 'tsconfig.build.json'], stopsAll: true },
   { name: 'typecheck', args: [TSC, '--noEmit', '-p', '.'] },
+  { name: 'lint and format check (Biome)', args: [BIOME, 'check', '.'] },
   { name: 'tests (SQLite; store tests on every database of TEST_DIALECTS)', args: [...NODE_TEST, ...testFiles()] },
   { name: 'API and file tests on PostgreSQL', args: [...NODE_TEST, ...testFiles('api', 'files')], env: { TASKPROC_TEST_DIALECT: 'postgres' } },
 ];

@@ -187,7 +187,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Several nodes share a PostgreSQL database: a task scheduled on one wakes long-polls on all.
   const notifier = isPostgresUrl(config.databaseUrl) ? new Notifier(events, new PgScheduledChannel(parsePostgresUrl(config.databaseUrl), { log })) : null;
   await notifier?.start();
-  const stopMaintenance = startMaintenance({ store: store.tasks, settings, events, files, clock, log, leaseIntervalMs: opts.leaseIntervalMs ?? leaseSweepMs(config.leaseSeconds) });
+  const stopMaintenance = startMaintenance({
+    store: store.tasks,
+    settings,
+    events,
+    files,
+    clock,
+    log,
+    leaseIntervalMs: opts.leaseIntervalMs ?? leaseSweepMs(config.leaseSeconds),
+  });
 
   let closed = false;
   return {
@@ -279,7 +287,7 @@ function appApiWebhookTarget(exapps: ExAppStore, config: Config, log: { warn(obj
   return async (appId, path, userId) => {
     try {
       const app = await exapps.getExApp(appId);
-      if (!app || !app.enabled || !app.baseUrl || !app.sealedSecret) return null;
+      if (!app?.enabled || !app.baseUrl || !app.sealedSecret) return null;
       key ??= loadServerKey(config, processEnv());
       const secret = openSealedSecret(app.sealedSecret, await key);
       return {

@@ -159,9 +159,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
 });
 
 /** The flags every command accepts (for node:util parseArgs), all taking a string value. */
-export const CONFIG_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(
-  Object.values(SPECS).map((s) => [s.flag, { type: 'string' as const }]),
-);
+export const CONFIG_FLAGS: Record<string, { type: 'string' }> = Object.fromEntries(Object.values(SPECS).map((s) => [s.flag, { type: 'string' as const }]));
 
 /** Builds the Config from parsed flag values and an environment. Throws ConfigError naming the bad key. */
 export function buildConfig(flags: Record<string, unknown>, env: Record<string, string | undefined>): Config {

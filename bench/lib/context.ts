@@ -42,7 +42,12 @@ export interface LoadTarget {
  * of ceiling first and the taskproc targets after it (their order alternating between rounds, so
  * that drift favours none). Every measurement must be all 2xx.
  */
-export async function interleavedLoad(ctx: Ctx, label: string, targets: LoadTarget[], spec: Omit<LoadSpec, 'url' | 'duration'>): Promise<Record<string, LoadResult[]>> {
+export async function interleavedLoad(
+  ctx: Ctx,
+  label: string,
+  targets: LoadTarget[],
+  spec: Omit<LoadSpec, 'url' | 'duration'>,
+): Promise<Record<string, LoadResult[]>> {
   const out: Record<string, LoadResult[]> = Object.fromEntries(targets.map((t) => [t.key, []]));
   const specFor = (t: LoadTarget, duration: number): LoadSpec => ({ ...spec, url: t.url, duration, headers: t.headers ?? spec.headers });
   for (const t of targets) checkClean(`${label} warm-up on ${t.key}`, await runLoad(specFor(t, ctx.opts.warmup)));

@@ -57,7 +57,12 @@ export async function createSchema(postgresUrl: string, label: string): Promise<
 export const dropSchema = (postgresUrl: string, name: string): Promise<void> => adminQuery(postgresUrl, `DROP SCHEMA IF EXISTS ${name} CASCADE`);
 
 /** Creates, migrates and (when `seed` is given) seeds an installation. */
-export async function createInstall(dialect: Dialect, label: string, postgresUrl: string, seed?: Omit<SeedSpec, 'benchUser' | 'benchType' | 'benchProvider' | 'appId' | 'listCustomId' | 'listMatches'>): Promise<Install> {
+export async function createInstall(
+  dialect: Dialect,
+  label: string,
+  postgresUrl: string,
+  seed?: Omit<SeedSpec, 'benchUser' | 'benchType' | 'benchProvider' | 'appId' | 'listCustomId' | 'listMatches'>,
+): Promise<Install> {
   const dataDir = mkdtempSync(join(tmpdir(), `taskproc-bench-${label}-`));
   let schema: string | null = null;
   let databaseUrl: string | null = null;

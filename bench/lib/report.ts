@@ -42,7 +42,7 @@ export interface RowSummary extends Row {
 export function summarize(row: Row): RowSummary {
   const s: RowSummary = { ...row, median: median(row.values), min: min(row.values), max: max(row.values) };
   // A ratio to a ceiling of zero or less (a latency the client saw as negative) means nothing.
-  if (row.ceiling && row.ceiling.every((c) => c > 0)) {
+  if (row.ceiling?.every((c) => c > 0)) {
     const r = ratios(row.values, row.ceiling);
     Object.assign(s, { ceilingMedian: median(row.ceiling), ratios: r, ratioMedian: median(r), ratioMin: min(r), ratioMax: max(r) });
   }

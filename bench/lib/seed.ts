@@ -80,7 +80,7 @@ FROM (
 ORDER BY g`;
 }
 
-function usersInsert(spec: SeedSpec, seriesFrom: string, now: number): string {
+function usersInsert(seriesFrom: string, now: number): string {
   return `INSERT INTO users (id, display_name, password_hash, is_admin, is_guest, enabled, auth_epoch, created_at)
 SELECT 'u' || g, 'Seeded user ' || g, NULL, 0, 0, 1, 0, ${now} FROM ${seriesFrom}`;
 }
@@ -99,7 +99,7 @@ export function seedSqlite(file: string, spec: SeedSpec): SeedResult {
     // Only this connection, only while seeding: the server reopens with synchronous=FULL.
     db.pragma('synchronous = OFF');
     db.transaction(() => {
-      db.exec(usersInsert(spec, `${sqliteSeries(spec.users)} AS s`, now));
+      db.exec(usersInsert(`${sqliteSeries(spec.users)} AS s`, now));
       db.exec(tasksInsert(spec, `${sqliteSeries(spec.total)} AS s`, now));
     })();
     db.exec('ANALYZE');
@@ -120,7 +120,7 @@ export async function seedPostgres(connectionString: string, schema: string, spe
   try {
     await client.query(`SET search_path = ${schema}`);
     await client.query('BEGIN');
-    await client.query(usersInsert(spec, `${pgSeries(spec.users)} AS s`, now));
+    await client.query(usersInsert(`${pgSeries(spec.users)} AS s`, now));
     await client.query(tasksInsert(spec, `${pgSeries(spec.total)} AS s`, now));
     await client.query('COMMIT');
     // VACUUM as well as ANALYZE: autovacuum would otherwise start on the new rows in the middle of a measurement.

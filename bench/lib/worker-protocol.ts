@@ -63,7 +63,8 @@ export async function captureWorkerRoutes(node: Node): Promise<CannedRoute[]> {
     if (claimed.length !== 1 || claimed[0] !== id) throw new Error(`capture: next_batch handed out ${JSON.stringify(claimed)}, expected [${id}]`);
     const r = await worker.ok('POST', resultPath(id), resultBody(id));
     const g = await client.ok('GET', taskPath(id));
-    if (!g.body.toString('utf8').includes('"status":"STATUS_SUCCESSFUL"')) throw new Error(`capture: task ${id} did not succeed: ${g.body.toString('utf8').slice(0, 300)}`);
+    if (!g.body.toString('utf8').includes('"status":"STATUS_SUCCESSFUL"'))
+      throw new Error(`capture: task ${id} did not succeed: ${g.body.toString('utf8').slice(0, 300)}`);
     return [
       cannedFrom('POST', SCHEDULE, s, { queue: 'push' }),
       cannedFrom('GET', NEXT_BATCH, b, { queue: 'pop', batch: batchTemplate(b.body.toString('utf8')) }),

@@ -1,7 +1,18 @@
 import { type Ctx, type Node, mapLimit } from '../lib/context.js';
 import type { Http } from '../lib/http.js';
 import { ratios } from '../lib/stats.js';
-import { NEXT_BATCH, SCHEDULE, captureWorkerRoutes, claimRequest, claimedIds, clientHttp, resultBody, resultPath, scheduleBody, workerHttp } from '../lib/worker-protocol.js';
+import {
+  NEXT_BATCH,
+  SCHEDULE,
+  captureWorkerRoutes,
+  claimRequest,
+  claimedIds,
+  clientHttp,
+  resultBody,
+  resultPath,
+  scheduleBody,
+  workerHttp,
+} from '../lib/worker-protocol.js';
 
 /** Pairs per slice: the targets take turns every CHUNK pairs. */
 const CHUNK = 25;

@@ -21,11 +21,7 @@ export async function getScenario(ctx: Ctx, big: Node): Promise<void> {
   const res = await interleavedLoad(
     ctx,
     `get-${ctx.dialect}`,
-    [
-      { key: 'ceiling', url: ctx.ceiling.url },
-      { key: 'taskproc', url: big.server.url },
-      ...(floor ? [{ key: 'floor', url: floor.url }] : []),
-    ],
+    [{ key: 'ceiling', url: ctx.ceiling.url }, { key: 'taskproc', url: big.server.url }, ...(floor ? [{ key: 'floor', url: floor.url }] : [])],
     { method: 'GET', path: paths[0] as string, paths, headers, connections: ctx.opts.connections },
   ).finally(() => floor?.stop());
   ctx.rows.push({
@@ -38,5 +34,11 @@ export async function getScenario(ctx: Ctx, big: Node): Promise<void> {
     better: 'higher',
     target: { on: 'ratio', op: '>=', threshold: 0.6, text: '≥ 60 % of ceiling' },
   });
-  if (floor) pushFloorRows(ctx, 'get', 'read floor: bare node:http + the same read by id from the same SQLite file (row JSON-encoded, same answer bytes), nothing else', res);
+  if (floor)
+    pushFloorRows(
+      ctx,
+      'get',
+      'read floor: bare node:http + the same read by id from the same SQLite file (row JSON-encoded, same answer bytes), nothing else',
+      res,
+    );
 }

@@ -20,7 +20,10 @@ export async function memoryRssScenario(ctx: Ctx, big: Node, rssAtStart: number)
   const after: number[] = [];
   for (let round = 0; round < ctx.opts.rounds; round++) {
     const duration = Math.max(1, ctx.opts.duration / 2);
-    checkClean('memory get', await runLoad({ url: big.server.url, method: 'GET', path: paths[0] as string, paths, headers, connections: ctx.opts.connections, duration }));
+    checkClean(
+      'memory get',
+      await runLoad({ url: big.server.url, method: 'GET', path: paths[0] as string, paths, headers, connections: ctx.opts.connections, duration }),
+    );
     const list = `${OCS}/tasks?customId=${LIST_CUSTOM_ID}&format=json`;
     checkClean('memory list', await runLoad({ url: big.server.url, method: 'GET', path: list, headers, connections: ctx.opts.connections, duration }));
     after.push(big.server.rss() / MiB);
@@ -29,8 +32,24 @@ export async function memoryRssScenario(ctx: Ctx, big: Node, rssAtStart: number)
   const stored = ctx.opts.sizes.bigStore.toLocaleString('en-US');
   const target = { on: 'value', op: '<=', threshold: RSS_LIMIT_MIB, text: '≤ 200 MB' } as const;
   ctx.rows.push(
-    { scenario: 'memory', dialect: ctx.dialect, measure: `server RSS at start, ${stored} stored`, unit: 'MiB', values: [rssAtStart / MiB], better: 'lower', target },
-    { scenario: 'memory', dialect: ctx.dialect, measure: `server RSS after serving gets and lists, ${stored} stored`, unit: 'MiB', values: after, better: 'lower', target },
+    {
+      scenario: 'memory',
+      dialect: ctx.dialect,
+      measure: `server RSS at start, ${stored} stored`,
+      unit: 'MiB',
+      values: [rssAtStart / MiB],
+      better: 'lower',
+      target,
+    },
+    {
+      scenario: 'memory',
+      dialect: ctx.dialect,
+      measure: `server RSS after serving gets and lists, ${stored} stored`,
+      unit: 'MiB',
+      values: after,
+      better: 'lower',
+      target,
+    },
   );
 }
 
@@ -93,7 +112,10 @@ export async function uploadScenario(ctx: Ctx): Promise<void> {
     let schema: { url: string; drop: () => Promise<void> } | null = null;
     if (ctx.dialect === 'postgres') {
       const name = await createSchema(ctx.opts.postgresUrl, 'upload');
-      schema = { url: `${ctx.opts.postgresUrl}${ctx.opts.postgresUrl.includes('?') ? '&' : '?'}schema=${name}`, drop: () => dropSchema(ctx.opts.postgresUrl, name) };
+      schema = {
+        url: `${ctx.opts.postgresUrl}${ctx.opts.postgresUrl.includes('?') ? '&' : '?'}schema=${name}`,
+        drop: () => dropSchema(ctx.opts.postgresUrl, name),
+      };
     }
     try {
       const r = await uploadOnce(size, schema?.url ?? null);
@@ -115,7 +137,14 @@ export async function uploadScenario(ctx: Ctx): Promise<void> {
       better: 'lower',
       target: { on: 'value', op: '<', threshold: UPLOAD_GROWTH_LIMIT_MIB, text: '< 64 MB' },
     },
-    { scenario: 'memory', dialect: ctx.dialect, measure: `upload throughput (${label})`, unit: 'MiB/s', values: runs.map((r) => r.upload.mibPerSecond), better: 'higher' },
+    {
+      scenario: 'memory',
+      dialect: ctx.dialect,
+      measure: `upload throughput (${label})`,
+      unit: 'MiB/s',
+      values: runs.map((r) => r.upload.mibPerSecond),
+      better: 'higher',
+    },
   );
   const downloads = runs.flatMap((r) => (r.download ? [r.download] : []));
   if (downloads.length === runs.length) {

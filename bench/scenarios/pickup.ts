@@ -1,6 +1,18 @@
 import { type Ctx, type Node, sleep } from '../lib/context.js';
 import { percentile } from '../lib/stats.js';
-import { NEXT_BATCH, SCHEDULE, captureWorkerRoutes, claimRequest, claimedIds, clientHttp, resultBody, resultPath, scheduleBody, scheduledId, workerHttp } from '../lib/worker-protocol.js';
+import {
+  NEXT_BATCH,
+  SCHEDULE,
+  captureWorkerRoutes,
+  claimRequest,
+  claimedIds,
+  clientHttp,
+  resultBody,
+  resultPath,
+  scheduleBody,
+  scheduledId,
+  workerHttp,
+} from '../lib/worker-protocol.js';
 
 const WAIT_SECONDS = 30;
 
@@ -70,7 +82,12 @@ interface PickupRound {
   slow: number;
 }
 
-const summary = (lat: number[]): PickupRound => ({ p50: percentile(lat, 50), p99: percentile(lat, 99), max: Math.max(...lat), slow: lat.filter((x) => x > SLOW_MS).length });
+const summary = (lat: number[]): PickupRound => ({
+  p50: percentile(lat, 50),
+  p99: percentile(lat, 99),
+  max: Math.max(...lat),
+  slow: lat.filter((x) => x > SLOW_MS).length,
+});
 
 /** pickup: schedule-to-worker latency, p50 and p99 per round; on PostgreSQL also across two nodes. */
 export async function pickupScenario(ctx: Ctx, node: Node, nodeB: Node | null): Promise<void> {
@@ -90,7 +107,9 @@ export async function pickupScenario(ctx: Ctx, node: Node, nodeB: Node | null): 
     for (const v of variants) {
       const s = summary(await runPickups(v.client, v.worker, node, k, false));
       (out[v.key] as PickupRound[]).push(s);
-      ctx.log(`  pickup-${ctx.dialect} round ${round + 1} ${v.label}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms, ${s.slow} over ${SLOW_MS} ms`);
+      ctx.log(
+        `  pickup-${ctx.dialect} round ${round + 1} ${v.label}: p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(1)} ms, ${s.slow} over ${SLOW_MS} ms`,
+      );
     }
   }
   ctx.details[`pickup-${ctx.dialect}`] = out;

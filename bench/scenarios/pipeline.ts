@@ -1,7 +1,20 @@
 import { type Ctx, type Node, mapLimit } from '../lib/context.js';
 import type { Http } from '../lib/http.js';
 import { storeFloor } from '../lib/store-floor.js';
-import { NEXT_BATCH, SCHEDULE, captureWorkerRoutes, claimRequest, claimedIds, clientHttp, resultBody, resultPath, scheduleBody, scheduledId, taskPath, workerHttp } from '../lib/worker-protocol.js';
+import {
+  NEXT_BATCH,
+  SCHEDULE,
+  captureWorkerRoutes,
+  claimRequest,
+  claimedIds,
+  clientHttp,
+  resultBody,
+  resultPath,
+  scheduleBody,
+  scheduledId,
+  taskPath,
+  workerHttp,
+} from '../lib/worker-protocol.js';
 
 /** How the pipeline is driven: fixed, so every run sends the same mix. */
 const SCHEDULERS = 16;
@@ -87,7 +100,8 @@ export async function runPipeline(clientUrl: string, workerUrl: string, node: No
         continue;
       }
       const r = await client.ok('GET', taskPath(id));
-      if (!r.body.toString('utf8').includes('"status":"STATUS_SUCCESSFUL"')) throw new Error(`pipeline: task ${id} is not successful: ${r.body.toString('utf8').slice(0, 300)}`);
+      if (!r.body.toString('utf8').includes('"status":"STATUS_SUCCESSFUL"'))
+        throw new Error(`pipeline: task ${id} is not successful: ${r.body.toString('utf8').slice(0, 300)}`);
       requests.get++;
       if (++fetched === n) {
         ended = performance.now();

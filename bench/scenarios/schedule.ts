@@ -46,7 +46,8 @@ export async function scheduleScenario(ctx: Ctx, node: Node): Promise<void> {
     better: 'higher',
     ...(ctx.dialect === 'sqlite' && { target: { on: 'ratio', op: '>=', threshold: 0.5, text: '≥ 50 % of ceiling' } }),
   });
-  if (floor) pushFloorRows(ctx, 'schedule', 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else', res);
+  if (floor)
+    pushFloorRows(ctx, 'schedule', 'insert floor: bare node:http + the same durable insert into the tasks table (group commit, FULL), nothing else', res);
   if (oneColumn) {
     const measure = 'one-column floor: the insert floor with a table of one text column and its key instead of tasks (group commit, FULL)';
     pushRatioRow(ctx, 'schedule', measure, res, 'one-column', 'ceiling');

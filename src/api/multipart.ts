@@ -9,8 +9,7 @@ type Headers = Record<string, string | string[] | undefined>;
 /** With the u flag a surrogate pair is one code point, so only lone surrogates match. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-const unreadable = (err: Error) =>
-  err instanceof DomainError ? err : new DomainError('bad_request', `The multipart body cannot be read: ${err.message}`);
+const unreadable = (err: Error) => (err instanceof DomainError ? err : new DomainError('bad_request', `The multipart body cannot be read: ${err.message}`));
 
 function parser(headers: Headers, limits: busboy.Limits): busboy.Busboy {
   try {
@@ -125,12 +124,20 @@ export function withMultipartFile<T>(headers: Headers, body: Readable, field: st
       const answer = () => reject(unreadable(err));
       // A part that ended before the form broke off arrived whole and is stored: its answer stands
       // (a 400 would leave it stored, and a client trying again would store it twice).
-      if (result) result.then((value) => settle(() => resolve(value)), () => settle(answer));
+      if (result)
+        result.then(
+          (value) => settle(() => resolve(value)),
+          () => settle(answer),
+        );
       else settle(answer);
     });
     bb.on('close', () => {
       if (!result) settle(() => resolve(undefined));
-      else result.then((value) => settle(() => resolve(value)), () => undefined);
+      else
+        result.then(
+          (value) => settle(() => resolve(value)),
+          () => undefined,
+        );
     });
   });
 }

@@ -98,7 +98,10 @@ function xmlName(key: string): string {
 
 function encodedChar(char: string): string {
   const cp = char.codePointAt(0)!;
-  return `_x${cp.toString(16).toUpperCase().padStart(cp > 0xffff ? 8 : 4, '0')}_`;
+  return `_x${cp
+    .toString(16)
+    .toUpperCase()
+    .padStart(cp > 0xffff ? 8 : 4, '0')}_`;
 }
 
 // XML 1.0 Char excludes these; a character reference to one is not well-formed either. Without
@@ -143,7 +146,7 @@ class XmlWriter {
       this.out += '>\n';
       parent.hasContent = true;
     }
-    this.out += ' '.repeat(this.open.length) + '<' + name;
+    this.out += `${' '.repeat(this.open.length)}<${name}`;
     this.open.push({ name, hasContent: false, attributes: null });
   }
 
@@ -160,7 +163,7 @@ class XmlWriter {
     current.attributes ??= new Set();
     if (current.attributes.has(name)) return;
     current.attributes.add(name);
-    this.out += ' ' + name + '="' + escapeAttribute(text) + '"';
+    this.out += ` ${name}="${escapeAttribute(text)}"`;
   }
 
   text(s: string): void {
@@ -179,7 +182,7 @@ class XmlWriter {
       this.out += '/>';
     } else {
       if (this.indentClose) this.out += ' '.repeat(this.open.length - 1);
-      this.out += '</' + current.name + '>';
+      this.out += `</${current.name}>`;
     }
     this.indentClose = true;
     this.out += '\n';

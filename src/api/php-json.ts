@@ -92,7 +92,7 @@ function encodeObject(value: Record<string, unknown>, depth: number): string {
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;
-    out += (i === 0 ? '' : ',') + encodeString(k) + ':' + encode(value[k], depth + 1);
+    out += `${(i === 0 ? '' : ',') + encodeString(k)}:${encode(value[k], depth + 1)}`;
   }
   return `${out}}`;
 }

@@ -46,9 +46,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       done(err as Error, undefined);
     }
   });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
-    done(null, parsePhpQuery(body as string)),
-  );
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, parsePhpQuery(body as string)));
   // Multipart bodies stay streams here: a route either reads its fields (ocs-route) or streams a file part.
   app.addContentTypeParser('multipart/form-data', (_req, payload, done) => done(null, payload));
   // Nextcloud ignores bodies of other types; read them (under the size limit) and drop them.

@@ -66,7 +66,7 @@ export class AppApiAuthenticator {
     }
     if (userId === '') return { app, user: null };
     const user = await this.users.getUser(userId);
-    if (!user || !user.enabled) throw fail(`the user "${userId}" does not exist or is disabled`);
+    if (!user?.enabled) throw fail(`the user "${userId}" does not exist or is disabled`);
     return { app, user };
   }
 

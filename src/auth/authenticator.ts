@@ -42,7 +42,7 @@ export class Authenticator {
     const cached = this.cache.get(key);
     if (cached && this.clock.nowMs() - cached.verifiedAt < CACHE_TTL_MS) {
       const user = await this.users.getUser(cached.userId);
-      if (user && user.enabled && user.authEpoch === cached.authEpoch) {
+      if (user?.enabled && user.authEpoch === cached.authEpoch) {
         // The lock-out protects the accounts guessed at from that address: none of them, nor any
         // other, is served there until it ends, though this header was right.
         await this.throttle.refuseLocked(ip);

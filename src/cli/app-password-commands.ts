@@ -1,16 +1,6 @@
 import { randomToken, tokenHash } from '../auth/passwords.js';
 import { unixSeconds } from '../core/clock.js';
-import {
-  type Command,
-  CommandError,
-  OUTPUT_OPTION,
-  OUTPUT_SYNOPSIS,
-  command,
-  isoTime,
-  positiveInteger,
-  printRows,
-  stringOption,
-} from './command.js';
+import { type Command, CommandError, OUTPUT_OPTION, OUTPUT_SYNOPSIS, command, isoTime, positiveInteger, printRows, stringOption } from './command.js';
 import { requireUser } from './user-commands.js';
 
 const appPasswordCreate = command({

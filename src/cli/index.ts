@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { buildConfig, type Config, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { systemClock } from '../core/clock.js';
 import { openStore, StoreNotFoundError } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import { appCommands } from './app-commands.js';
 import { appPasswordCommands } from './app-password-commands.js';
 import { type Command, CommandError, UsageError } from './command.js';
@@ -23,7 +24,16 @@ interface Entry {
   main(argv: string[]): Promise<number>;
 }
 
-const STORE_COMMANDS: Command[] = [migrateCommand, ...userCommands, ...appPasswordCommands, ...tasktypeCommands, ...configCommands, ...taskCommands, ...fileCommands, ...appCommands];
+const STORE_COMMANDS: Command[] = [
+  migrateCommand,
+  ...userCommands,
+  ...appPasswordCommands,
+  ...tasktypeCommands,
+  ...configCommands,
+  ...taskCommands,
+  ...fileCommands,
+  ...appCommands,
+];
 
 const ENTRIES: Entry[] = [
   {
@@ -160,7 +170,7 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
     if (problem !== undefined) return usageError(c, `--${k}: ${problem}`);
   }
 
-  let config;
+  let config: Config;
   try {
     config = buildConfig(values, processEnv());
   } catch (err) {
@@ -171,7 +181,7 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
     throw err;
   }
 
-  let store;
+  let store: Store;
   try {
     store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, existingOnly: c.createsStore !== true });
   } catch (err) {
@@ -211,10 +221,10 @@ function noStoreMessage(err: StoreNotFoundError, config: Config): string[] {
   const create = err.dialect === 'postgres' ? 'create the tables there' : 'create a new, empty database there';
   const where =
     err.dialect === 'postgres'
-      ? 'Give this command the server\'s TASKPROC_DATABASE_URL (--database-url), with its ?schema= if it has one.'
+      ? "Give this command the server's TASKPROC_DATABASE_URL (--database-url), with its ?schema= if it has one."
       : config.databaseUrl === null
         ? `The data directory is ${config.dataDir}. Run this command from the folder the server was started in (where its ./data is), ` +
-          'or give it the server\'s TASKPROC_DATA_DIR (--data-dir) or TASKPROC_DATABASE_URL (--database-url).'
-        : 'Give this command the server\'s TASKPROC_DATABASE_URL (--database-url), or run it from the server\'s folder if the path is relative.';
+          "or give it the server's TASKPROC_DATA_DIR (--data-dir) or TASKPROC_DATABASE_URL (--database-url)."
+        : "Give this command the server's TASKPROC_DATABASE_URL (--database-url), or run it from the server's folder if the path is relative.";
   return [`Error: ${err.message}.`, where, `To ${create}, run "taskproc migrate" (the server also does so on its first start).`];
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { createApp } from '../app.js';
-import { buildConfig, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
+import { type App, createApp } from '../app.js';
+import { buildConfig, type Config, CONFIG_FLAGS, ConfigError, processEnv } from '../config.js';
 import { builtinProviders } from '../providers/builtin.js';
 
 export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-dir DIR] [--database-url URL] [--db-pool-size N] [--redis-url URL]
@@ -16,7 +16,7 @@ with underscores (TASKPROC_PORT, TASKPROC_DATA_DIR, TASKPROC_MAX_WAIT, ...); fla
 
 /** `taskproc serve`: start, print where, and shut down cleanly on SIGINT/SIGTERM (running tasks go back to the queue). */
 export async function serveCommand(argv: string[]): Promise<number> {
-  let config;
+  let config: Config;
   try {
     const { values } = parseArgs({ args: argv, options: { ...CONFIG_FLAGS, help: { type: 'boolean' } }, strict: true });
     if (values.help) {
@@ -29,7 +29,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return err instanceof ConfigError ? 1 : 2;
   }
 
-  let app;
+  let app: App;
   try {
     app = await createApp({ config, providers: builtinProviders(config) });
   } catch (err) {

@@ -92,8 +92,7 @@ const tasktypeSetProvider = command({
     const { id } = requireType(taskTypes, a.args.type);
     const valid = providerIdsFor(providers, id);
     if (!valid.includes(a.args.providerId)) {
-      const problem =
-        providers.get(a.args.providerId) === undefined ? 'is not registered' : `does not serve task type "${id}"`;
+      const problem = providers.get(a.args.providerId) === undefined ? 'is not registered' : `does not serve task type "${id}"`;
       const choices = valid.length > 0 ? `"${id}" is served by: ${valid.join(', ')}` : `"${id}" has no registered provider`;
       throw new CommandError(`Provider "${a.args.providerId}" ${problem}; ${choices}`);
     }

@@ -139,7 +139,6 @@ export class ExAppCatalog {
   }
 }
 
-
 /** What an ExApp registers: a provider, and the custom task type it serves, if any. */
 export interface Registration {
   info: ProviderInfo;

@@ -62,9 +62,7 @@ export class ProviderError extends Error {
 }
 
 /** Fills the optional parts of a ProviderInfo with empty maps. */
-export function providerInfo(
-  p: Pick<ProviderInfo, 'id' | 'name' | 'taskType'> & Partial<ProviderInfo>,
-): ProviderInfo {
+export function providerInfo(p: Pick<ProviderInfo, 'id' | 'name' | 'taskType'> & Partial<ProviderInfo>): ProviderInfo {
   return {
     expectedRuntime: 60,
     optionalInputShape: {},

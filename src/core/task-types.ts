@@ -22,23 +22,11 @@ function slot(name: string, description: string, type: ShapeTypeName): ShapeDesc
   return { name, description, type };
 }
 
-const SYSTEM_PROMPT = slot(
-  'System prompt',
-  'Define rules and assumptions that the assistant should follow during the conversation.',
-  'Text',
-);
-const CONFIRMATION = slot(
-  'Confirmation',
-  'Whether to confirm previously requested actions: 0 for denial and 1 for confirmation.',
-  'Number',
-);
+const SYSTEM_PROMPT = slot('System prompt', 'Define rules and assumptions that the assistant should follow during the conversation.', 'Text');
+const CONFIRMATION = slot('Confirmation', 'Whether to confirm previously requested actions: 0 for denial and 1 for confirmation.', 'Number');
 const CONVERSATION_TOKEN_IN = slot('Conversation token', 'A token representing the conversation.', 'Text');
 const CONVERSATION_TOKEN_OUT = slot('The new conversation token', 'Send this along with the next interaction.', 'Text');
-const ACTIONS = slot(
-  'Requested actions by the agent',
-  'Actions that the agent would like to carry out in JSON format.',
-  'Text',
-);
+const ACTIONS = slot('Requested actions by the agent', 'Actions that the agent would like to carry out in JSON format.', 'Text');
 const INPUT_ATTACHMENTS = slot('Input attachments', 'Files to send along with the chat message.', 'ListOfFiles');
 const CHAT_MESSAGE_FOR_AGENT = slot('Chat message', 'A chat message to send to the agent.', 'Text');
 const INPUT_TRANSCRIPT = slot('Input transcript', 'Transcription of the audio input', 'Text');
@@ -102,11 +90,7 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
     inputShape: {
       system_prompt: SYSTEM_PROMPT,
       input: slot('Chat message', 'Describe a task that you want the assistant to do or ask a question', 'Text'),
-      history: slot(
-        'Chat history',
-        'The history of chat messages before the current message, starting with a message by the user',
-        'ListOfTexts',
-      ),
+      history: slot('Chat history', 'The history of chat messages before the current message, starting with a message by the user', 'ListOfTexts'),
     },
     outputShape: { output: slot('Response message', 'The generated response as part of the conversation', 'Text') },
   },
@@ -168,18 +152,10 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
     description: 'Writes text in a given style based on the provided source material.',
     inputShape: {
       style_input: slot('Writing style', 'Demonstrate a writing style that you would like to immitate', 'Text'),
-      source_input: slot(
-        'Source material',
-        'The content that would like to be rewritten in the new writing style',
-        'Text',
-      ),
+      source_input: slot('Source material', 'The content that would like to be rewritten in the new writing style', 'Text'),
     },
     outputShape: {
-      output: slot(
-        'Generated text',
-        'The generated text with content from the source material in the given style',
-        'Text',
-      ),
+      output: slot('Generated text', 'The generated text with content from the source material in the given style', 'Text'),
     },
   },
   {
@@ -210,11 +186,7 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
       system_prompt: SYSTEM_PROMPT,
       input: slot('Chat message', 'Describe a task that you want the assistant to do or ask a question', 'Text'),
       tool_message: slot('Tool message', 'The result of tool calls in the last interaction', 'Text'),
-      history: slot(
-        'Chat history',
-        'The history of chat messages before the current message, starting with a message by the user',
-        'ListOfTexts',
-      ),
+      history: slot('Chat history', 'The history of chat messages before the current message, starting with a message by the user', 'ListOfTexts'),
       tools: slot('Available tools', 'The available tools in JSON format', 'Text'),
     },
     outputShape: {
@@ -232,11 +204,7 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
       input: slot('Chat message', 'Describe a task that you want the assistant to do or ask a question', 'Text'),
       input_attachments: INPUT_ATTACHMENTS,
       tool_message: slot('Tool message', 'The result of tool calls in the last interaction', 'Text'),
-      history: slot(
-        'Chat history',
-        'The history of chat messages before the current message, starting with a message by the user',
-        'ListOfTexts',
-      ),
+      history: slot('Chat history', 'The history of chat messages before the current message, starting with a message by the user', 'ListOfTexts'),
       tools: slot('Available tools', 'The available tools in JSON format', 'Text'),
     },
     outputShape: {
@@ -294,16 +262,8 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
     isInternal: true,
     inputShape: {
       system_prompt: SYSTEM_PROMPT,
-      input: slot(
-        'Chat voice message',
-        'Describe a task that you want the assistant to do or ask a question.',
-        'Audio',
-      ),
-      history: slot(
-        'Chat history',
-        'The history of chat messages before the current message, starting with a message by the user.',
-        'ListOfTexts',
-      ),
+      input: slot('Chat voice message', 'Describe a task that you want the assistant to do or ask a question.', 'Audio'),
+      history: slot('Chat history', 'The history of chat messages before the current message, starting with a message by the user.', 'ListOfTexts'),
     },
     outputShape: {
       input_transcript: INPUT_TRANSCRIPT,
@@ -314,8 +274,7 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
   {
     id: 'core:audio2audio:translate',
     name: 'Translate audio',
-    description:
-      'Translates the speech of an audio file or recording and outputs an audio file in the desired language.',
+    description: 'Translates the speech of an audio file or recording and outputs an audio file in the desired language.',
     inputShape: {
       input: slot('Input audio', 'The audio file or recording to translate', 'Audio'),
       origin_language: slot('Origin language', 'The language of the origin audio', 'Enum'),
@@ -392,7 +351,6 @@ export const CORE_TASK_TYPES: readonly TaskTypeDefinition[] = deepFreeze<TaskTyp
     outputShape: { output: slot('Output image', 'The edited image', 'Image') },
   },
 ]);
-
 
 /**
  * The task types known to the server: the core catalogue plus custom types that ExApps register.

@@ -61,10 +61,7 @@ function outputFileId(value: unknown): number | undefined {
 
 function accepts(type: ShapeTypeName, value: unknown, forOutput: boolean): boolean {
   const scalar = scalarOf(type);
-  const ok =
-    forOutput && isFileType(type)
-      ? (v: unknown) => outputFileId(v) !== undefined
-      : (v: unknown) => acceptsScalar(scalar, v);
+  const ok = forOutput && isFileType(type) ? (v: unknown) => outputFileId(v) !== undefined : (v: unknown) => acceptsScalar(scalar, v);
   if (!isListType(type)) return ok(value);
   // An empty list passes, as upstream's array_filter count does.
   return Array.isArray(value) && value.every(ok);
@@ -83,13 +80,7 @@ function enumError(type: ShapeTypeName, value: unknown, values: readonly ShapeEn
   return `Wrong value given for Enum slot. Got "${String(value)}", but expected one of the provided enum values: "${expected}"`;
 }
 
-function checkInputShape(
-  shape: Shape,
-  defaults: ShapeDefaults,
-  enumValues: ShapeEnumValues,
-  input: Record<string, unknown>,
-  optional: boolean,
-): void {
+function checkInputShape(shape: Shape, defaults: ShapeDefaults, enumValues: ShapeEnumValues, input: Record<string, unknown>, optional: boolean): void {
   for (const [key, { type }] of Object.entries(shape)) {
     const value = present(input, key);
     if (value === undefined) {
@@ -109,12 +100,7 @@ function checkInputShape(
   }
 }
 
-function inputSlotError(
-  key: string,
-  type: ShapeTypeName,
-  value: unknown,
-  enumValues: ShapeEnumValues,
-): string | undefined {
+function inputSlotError(key: string, type: ShapeTypeName, value: unknown, enumValues: ShapeEnumValues): string | undefined {
   if (!accepts(type, value, false)) return TYPE_MESSAGES[type];
   if (type !== 'Enum') return undefined;
   const values = present(enumValues, key) as ShapeEnumValue[] | undefined;
@@ -133,13 +119,7 @@ function inputSlotError(
  */
 export function validateInput(type: TaskTypeDefinition, provider: ProviderInfo, input: Record<string, unknown>): TaskIO {
   checkInputShape(type.inputShape, provider.inputShapeDefaults, provider.inputShapeEnumValues, input, false);
-  checkInputShape(
-    provider.optionalInputShape,
-    provider.optionalInputShapeDefaults,
-    provider.optionalInputShapeEnumValues,
-    input,
-    true,
-  );
+  checkInputShape(provider.optionalInputShape, provider.optionalInputShapeDefaults, provider.optionalInputShapeEnumValues, input, true);
   // Upstream array_merge(defaults, input): default keys come first, a given value takes its place.
   return Object.fromEntries([
     ...definedEntries(provider.inputShapeDefaults),
@@ -213,14 +193,8 @@ export function validateOutput(
  * (upstream's array union skipped some), absent slots skipped, numeric strings converted,
  * without duplicates, in order of appearance. Expects validated input or output.
  */
-export function fileIdsIn(
-  type: TaskTypeDefinition,
-  provider: ProviderInfo,
-  io: TaskIO,
-  which: 'input' | 'output',
-): number[] {
-  const shapes =
-    which === 'input' ? [type.inputShape, provider.optionalInputShape] : [type.outputShape, provider.optionalOutputShape];
+export function fileIdsIn(type: TaskTypeDefinition, provider: ProviderInfo, io: TaskIO, which: 'input' | 'output'): number[] {
+  const shapes = which === 'input' ? [type.inputShape, provider.optionalInputShape] : [type.outputShape, provider.optionalOutputShape];
   const ids = new Set<number>();
   const seen = new Set<string>();
   for (const shape of shapes) {
@@ -240,15 +214,11 @@ export function fileIdsIn(
 }
 
 function shapeJson(shape: Shape): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(shape).map(([key, d]) => [key, { name: d.name, description: d.description, type: d.type }]),
-  );
+  return Object.fromEntries(Object.entries(shape).map(([key, d]) => [key, { name: d.name, description: d.description, type: d.type }]));
 }
 
 function enumValuesJson(values: ShapeEnumValues): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(values).map(([key, list]) => [key, list.map((v) => ({ name: v.name, value: v.value }))]),
-  );
+  return Object.fromEntries(Object.entries(values).map(([key, list]) => [key, list.map((v) => ({ name: v.name, value: v.value }))]));
 }
 
 /**

@@ -234,7 +234,14 @@ export class WorkerService {
     const now = this.now();
     const checked = await this.checkOutput(task, output);
     if (checked.ok) {
-      return this.finish(task, appId, { status: TASK_STATUS.SUCCESSFUL, output: checked.output, errorMessage: null, userFacingErrorMessage: null, progress: 1, now });
+      return this.finish(task, appId, {
+        status: TASK_STATUS.SUCCESSFUL,
+        output: checked.output,
+        errorMessage: null,
+        userFacingErrorMessage: null,
+        progress: 1,
+        now,
+      });
     }
     const failed = await this.tryFinish(task, appId, invalidOutputResult(checked.reason, now));
     // Cancelled meanwhile: the result no longer matters, and the answer is the cancelled task (or

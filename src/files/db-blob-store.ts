@@ -146,8 +146,7 @@ class ChunkReader extends Readable {
 }
 
 /** Code ENOENT, like a missing blob file's read error, so callers treat both alike. */
-const missingBlob = (storageKey: string) =>
-  Object.assign(new Error(`ENOENT: no contents stored under "${storageKey}"`), { code: 'ENOENT' });
+const missingBlob = (storageKey: string) => Object.assign(new Error(`ENOENT: no contents stored under "${storageKey}"`), { code: 'ENOENT' });
 
 const cutShort = (storageKey: string, seq: number) =>
   new Error(`The contents stored under "${storageKey}" end at chunk ${seq} without their last chunk: removed while being read`);

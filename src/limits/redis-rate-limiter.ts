@@ -144,7 +144,8 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** A unique member (two hits in one millisecond must not collapse), with its tag after the first "|". */
   private member(now: number, tag: string): string {
-    const id = `${now}:${this.nodeId}:${(this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER)}`;
+    this.seq = (this.seq + 1) % Number.MAX_SAFE_INTEGER;
+    const id = `${now}:${this.nodeId}:${this.seq}`;
     return tag === '' ? id : `${id}|${tag}`;
   }
 }

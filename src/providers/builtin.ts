@@ -13,10 +13,7 @@ import { espeakProvider } from './tts/espeak-provider.js';
  * back-end configuration, which `serve` reports before exiting with 1.
  */
 export function builtinProviders(config: Config): InProcessProvider[] {
-  return [
-    ...openaiProviders(config, { log: warnUnlessQuiet(config) }),
-    ...(config.offlineProviders ? [...offlineProviders(), espeakProvider()] : []),
-  ];
+  return [...openaiProviders(config, { log: warnUnlessQuiet(config) }), ...(config.offlineProviders ? [...offlineProviders(), espeakProvider()] : [])];
 }
 
 /** Availability changes of a back end matter to the admin, who reads the server's stderr. */

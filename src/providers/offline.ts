@@ -68,7 +68,7 @@ function extractive({ id, name, taskType, verb, produce }: ExtractiveSpec): InPr
     ...providerInfo({ id, name, taskType, expectedRuntime: 1 }),
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
       ctx.signal.throwIfAborted();
-      const text = input['input'];
+      const text = input.input;
       if (typeof text !== 'string') throw new ProviderError(`input.input must be a string, got ${typeof text}`);
       const sentences = splitSentences(text, MAX_SENTENCES);
       if (sentences.length === 0) {
@@ -155,10 +155,7 @@ async function topics({ sentences, stopwords }: Analysis, ctx: ProcessContext): 
   ctx.reportProgress(0.5);
   await checkpoint(ctx);
   if (phrases.length === 0) {
-    throw new ProviderError(
-      'No keyphrase candidates: every word is a stopword or a number',
-      'No topics could be found in the text',
-    );
+    throw new ProviderError('No keyphrase candidates: every word is a stopword or a number', 'No topics could be found in the text');
   }
   return phrases.join(', ');
 }

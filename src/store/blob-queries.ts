@@ -24,7 +24,10 @@ export class KyselyBlobChunkStore implements BlobChunkStore {
 
   async deleteBlobs(storageKeys: string[]): Promise<void> {
     for (let i = 0; i < storageKeys.length; i += DELETE_BATCH) {
-      await this.db.deleteFrom('blob_chunks').where('storage_key', 'in', storageKeys.slice(i, i + DELETE_BATCH)).execute();
+      await this.db
+        .deleteFrom('blob_chunks')
+        .where('storage_key', 'in', storageKeys.slice(i, i + DELETE_BATCH))
+        .execute();
     }
   }
 }

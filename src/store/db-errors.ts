@@ -19,7 +19,12 @@ const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
  * connection timeout"; the pool's "timeout exceeded when trying to connect"), and a client used
  * after its connection broke.
  */
-const MESSAGES = [/^Connection terminated/, /timeout exceeded when trying to connect/, /connection error and is not queryable/, /^Connection ended unexpectedly/];
+const MESSAGES = [
+  /^Connection terminated/,
+  /timeout exceeded when trying to connect/,
+  /connection error and is not queryable/,
+  /^Connection ended unexpectedly/,
+];
 
 /**
  * Whether an error means the database cannot be reached right now, as opposed to a bug or a bad

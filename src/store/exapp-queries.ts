@@ -103,12 +103,7 @@ export class KyselyExAppStore implements ExAppStore {
   }
 
   async getProvider(appId: string, providerId: string): Promise<ExAppProvider | undefined> {
-    const row = await this.db
-      .selectFrom('exapp_providers')
-      .selectAll()
-      .where('app_id', '=', appId)
-      .where('provider_id', '=', providerId)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('exapp_providers').selectAll().where('app_id', '=', appId).where('provider_id', '=', providerId).executeTakeFirst();
     return row && toProvider(row);
   }
 

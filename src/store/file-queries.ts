@@ -104,9 +104,7 @@ export class KyselyFileStore implements FileStore {
       const rows = await trx
         .deleteFrom('files')
         .where('owner', '=', owner)
-        .where((eb) =>
-          eb.or([eb('path', '=', path), eb(eb.fn<string>('substr', ['path', eb.lit(1), eb.val([...prefix].length)]), '=', prefix)]),
-        )
+        .where((eb) => eb.or([eb('path', '=', path), eb(eb.fn<string>('substr', ['path', eb.lit(1), eb.val([...prefix].length)]), '=', prefix)]))
         .returning('storage_key')
         .execute();
       return { deleted: rows.length, storageKeys: rows.flatMap((r) => (r.storage_key === null ? [] : [r.storage_key])) };

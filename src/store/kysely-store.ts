@@ -31,12 +31,7 @@ const ALWAYS_READ: StoreFreshness = { authRows: null, tasks: null, taskCacheRows
  * `schema` is where the tables live on a database with schemas (null on SQLite); the queries
  * themselves stay unqualified and reach it through the connection's search_path.
  */
-export function createKyselyStore(
-  db: Kysely<Database>,
-  caps: DialectCapabilities,
-  schema: string | null,
-  freshness: StoreFreshness = ALWAYS_READ,
-): Store {
+export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilities, schema: string | null, freshness: StoreFreshness = ALWAYS_READ): Store {
   const guarded = db.withPlugin(new RefuseNulTextPlugin());
   const taskRows = taskRowCache(freshness.tasks, freshness.taskCacheRows);
   return {

@@ -129,7 +129,10 @@ export class PgScheduledChannel {
     } catch (err) {
       client.removeAllListeners('end');
       await client.end().catch(() => {});
-      this.opts.log.warn({ err, retryInMs: this.backoffMs }, 'PostgreSQL LISTEN connection failed; wake-ups from other nodes wait for the re-check until it is back');
+      this.opts.log.warn(
+        { err, retryInMs: this.backoffMs },
+        'PostgreSQL LISTEN connection failed; wake-ups from other nodes wait for the re-check until it is back',
+      );
       this.scheduleReconnect();
       return;
     }

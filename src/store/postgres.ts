@@ -91,6 +91,7 @@ export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kys
 
 /** PostgresDialect whose introspection sees only the connection's schema (see SchemaScopedIntrospector). */
 class SchemaScopedPostgresDialect extends PostgresDialect {
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface hands the introspector an untyped Kysely
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SchemaScopedIntrospector(db);
   }
@@ -104,13 +105,25 @@ class SchemaScopedPostgresDialect extends PostgresDialect {
  * does not use. Seen with test suites dropping their schemas and with the benchmarks.
  */
 class SchemaScopedIntrospector extends PostgresIntrospector {
+  // biome-ignore lint/suspicious/noExplicitAny: as PostgresIntrospector's own constructor (it reads catalogs, not our tables)
   constructor(private readonly db: Kysely<any>) {
     super(db);
   }
 
   override async getTables(options: DatabaseMetadataOptions = { withInternalKyselyTables: false }): Promise<TableMetadata[]> {
     const internal = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE];
-    const { rows } = await sql<{ table: string; table_type: string; schema: string; column: string; type: string; type_schema: string; not_null: boolean; has_default: boolean; serial: string | null; comment: string | null }>`
+    const { rows } = await sql<{
+      table: string;
+      table_type: string;
+      schema: string;
+      column: string;
+      type: string;
+      type_schema: string;
+      not_null: boolean;
+      has_default: boolean;
+      serial: string | null;
+      comment: string | null;
+    }>`
       select c.relname as table, c.relkind as table_type, ns.nspname as schema, a.attname as column,
              typ.typname as type, dtns.nspname as type_schema, a.attnotnull as not_null, a.atthasdef as has_default,
              pg_get_serial_sequence(quote_ident(ns.nspname) || '.' || quote_ident(c.relname), a.attname) as serial,

@@ -73,7 +73,7 @@ class ConnectionHandle implements DatabaseConnection {
     return this.shared.executeQuery<R>(compiled);
   }
 
-  // eslint-disable-next-line require-yield
+  // biome-ignore lint/correctness/useYield: it only refuses; Kysely requires the method to be a generator
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     // better-sqlite3 keeps the connection busy while a statement iterates, which would stall
     // every other caller of the one connection; nothing here streams, so nothing may.
@@ -216,7 +216,8 @@ class GroupCommitConnection {
 
   private join(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (this.members === null) resolve(); // the group already committed (a CONTROL statement flushed it)
+      if (this.members === null)
+        resolve(); // the group already committed (a CONTROL statement flushed it)
       else this.members.push({ resolve, reject });
     });
   }

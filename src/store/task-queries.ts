@@ -82,7 +82,6 @@ function cachedTask(row: TaskRow): CachedTask {
   return { task: deepFreeze(structuredClone(toTask(row))), weight };
 }
 
-
 const idsOf = (rows: { id: number | string }[]): number[] => rows.map((r) => Number(r.id));
 const oneId = (id: number) => () => [id];
 type Tasks = ExpressionBuilder<Database, 'tasks'>;
@@ -92,7 +91,13 @@ type Tasks = ExpressionBuilder<Database, 'tasks'>;
  * (status = 1 for claims, status = 2 for the sweeper) only when the query repeats its literal.
  */
 const inStatus = (eb: Tasks, ...statuses: TaskStatus[]) =>
-  statuses.length === 1 ? eb('status', '=', eb.lit(statuses[0] as TaskStatus)) : eb('status', 'in', statuses.map((s) => eb.lit(s)));
+  statuses.length === 1
+    ? eb('status', '=', eb.lit(statuses[0] as TaskStatus))
+    : eb(
+        'status',
+        'in',
+        statuses.map((s) => eb.lit(s)),
+      );
 
 const ownedBy = (eb: Tasks, owner: TaskOwner) => {
   if (owner.userId !== null) return eb('user_id', '=', owner.userId);
@@ -320,21 +325,26 @@ export class KyselyTaskStore implements TaskStore {
       // (a claim of 1 took every scheduled task of the type). A CTE runs once. Rows a branch locked
       // but the final LIMIT dropped are unlocked when the statement ends.
       // started_at only when asked: upstream's ExApp lock leaves it null, its synchronous runs set it.
-      return this.db
-        .with((cte) => cte('candidates').materialized(), () => candidates)
-        .updateTable('tasks')
-        .set((eb) => ({
-          status: TASK_STATUS.RUNNING,
-          lease_owner: req.leaseOwner,
-          lease_expires_at: req.leaseExpiresAt,
-          last_updated: req.now,
-          attempts: eb('attempts', '+', 1),
-          ...(req.startedAt !== undefined && { started_at: req.startedAt }),
-        }))
-        .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
-        // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
-        .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
-        .returning(TASK_COLUMNS);
+      return (
+        this.db
+          .with(
+            (cte) => cte('candidates').materialized(),
+            () => candidates,
+          )
+          .updateTable('tasks')
+          .set((eb) => ({
+            status: TASK_STATUS.RUNNING,
+            lease_owner: req.leaseOwner,
+            lease_expires_at: req.leaseExpiresAt,
+            last_updated: req.now,
+            attempts: eb('attempts', '+', 1),
+            ...(req.startedAt !== undefined && { started_at: req.startedAt }),
+          }))
+          .where('id', 'in', (eb) => eb.selectFrom('candidates').select('candidates.id'))
+          // Repeated outside the CTE: under READ COMMITTED another claimer may have won the row.
+          .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+          .returning(TASK_COLUMNS)
+      );
     };
     // In the compiled order: each branch's type and limit, the final limit, then the SET values.
     const parameters = [
@@ -578,7 +588,12 @@ export class KyselyTaskStore implements TaskStore {
       .selectNoFrom((eb) => [
         // The task itself is checked by the same statement that counts: a claim in between would
         // give a running task a place in the queue.
-        eb.selectFrom('tasks').select((e) => e.fn.countAll<number | string>().as('n')).where('id', '=', id).where(scheduled).as('mine'),
+        eb
+          .selectFrom('tasks')
+          .select((e) => e.fn.countAll<number | string>().as('n'))
+          .where('id', '=', id)
+          .where(scheduled)
+          .as('mine'),
         eb
           .selectFrom('tasks')
           .select((e) => e.fn.countAll<number | string>().as('n'))

@@ -86,14 +86,16 @@ export class KyselyUserStore implements UserStore {
 
   async deleteUser(id: string): Promise<boolean> {
     const forgettingTasks = <R>(write: () => Promise<R>) => (this.taskRows ? this.taskRows.changing(write) : write());
-    return this.reads.changing(async () => forgettingTasks(async () => {
-      return this.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
-        await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
-        const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-        return result.numDeletedRows > 0n;
-      });
-    }));
+    return this.reads.changing(async () =>
+      forgettingTasks(async () => {
+        return this.db.transaction().execute(async (trx) => {
+          await trx.deleteFrom('app_passwords').where('user_id', '=', id).execute();
+          await trx.deleteFrom('tasks').where('user_id', '=', id).execute();
+          const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+          return result.numDeletedRows > 0n;
+        });
+      }),
+    );
   }
 
   async countUsers(): Promise<number> {

@@ -64,12 +64,18 @@ export interface MaintenanceDeps {
 /** Starts the periodic jobs; returns a function that stops them. */
 export function startMaintenance(d: MaintenanceDeps): () => void {
   const stops = [
-    every(d.retentionIntervalMs ?? 60 * 60 * 1000, async () => void (await removeOldTasks(d.store, d.settings, d.clock, d.files)), (err) =>
-      d.log.error({ err }, 'retention: removing old tasks failed'),
+    every(
+      d.retentionIntervalMs ?? 60 * 60 * 1000,
+      async () => void (await removeOldTasks(d.store, d.settings, d.clock, d.files)),
+      (err) => d.log.error({ err }, 'retention: removing old tasks failed'),
     ),
-    every(d.leaseIntervalMs ?? DEFAULT_LEASE_SWEEP_MS, () => expireLeases(d.store, d.events, d.clock), (err) =>
-      d.log.error({ err }, 'leases: expiring leases failed'),
+    every(
+      d.leaseIntervalMs ?? DEFAULT_LEASE_SWEEP_MS,
+      () => expireLeases(d.store, d.events, d.clock),
+      (err) => d.log.error({ err }, 'leases: expiring leases failed'),
     ),
   ];
-  return () => stops.forEach((stop) => stop());
+  return () => {
+    for (const stop of stops) stop();
+  };
 }

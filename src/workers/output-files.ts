@@ -7,7 +7,12 @@ import type { Task } from '../core/task.js';
 
 function isFileOutput(v: unknown): v is FileOutputValue {
   if (v instanceof Uint8Array || v instanceof Readable) return true;
-  return typeof v === 'object' && v !== null && 'data' in v && ((v as { data: unknown }).data instanceof Uint8Array || (v as { data: unknown }).data instanceof Readable);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    'data' in v &&
+    ((v as { data: unknown }).data instanceof Uint8Array || (v as { data: unknown }).data instanceof Readable)
+  );
 }
 
 /**
@@ -15,13 +20,7 @@ function isFileOutput(v: unknown): v is FileOutputValue {
  * files (owned by the task's user, deleted with the task). Values that are not bytes (ids, or
  * anything wrong) are left for output validation to judge.
  */
-export async function storeOutputFiles(
-  type: TaskTypeDefinition,
-  provider: ProviderInfo,
-  output: TaskIO,
-  task: Task,
-  files: TaskFiles,
-): Promise<TaskIO> {
+export async function storeOutputFiles(type: TaskTypeDefinition, provider: ProviderInfo, output: TaskIO, task: Task, files: TaskFiles): Promise<TaskIO> {
   const shapes = { ...type.outputShape, ...provider.optionalOutputShape };
   const out: TaskIO = { ...output };
   const store = async (v: FileOutputValue) => {

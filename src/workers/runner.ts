@@ -153,10 +153,13 @@ export class Runner {
       return;
     }
     const lease = leaseSeconds(provider.expectedRuntime, this.deps.minLeaseSeconds);
-    const renew = setInterval(() => {
-      const now = unixSeconds(clock);
-      store.extendLease(task.id, leaseOwner, now + lease, now).catch(() => undefined);
-    }, (lease * 1000) / 3);
+    const renew = setInterval(
+      () => {
+        const now = unixSeconds(clock);
+        store.extendLease(task.id, leaseOwner, now + lease, now).catch(() => undefined);
+      },
+      (lease * 1000) / 3,
+    );
     renew.unref();
     try {
       await store.extendLease(task.id, leaseOwner, unixSeconds(clock) + lease, unixSeconds(clock));

@@ -58,7 +58,9 @@ export class WebhookSender {
       void job().finally(() => {
         this.active--;
         this.drain();
-        if (this.active === 0 && this.queue.length === 0) this.idleWaiters.splice(0).forEach((r) => r());
+        if (this.active === 0 && this.queue.length === 0) {
+          for (const r of this.idleWaiters.splice(0)) r();
+        }
       });
     }
   }

@@ -54,7 +54,7 @@ describe('anonymous callers', () => {
     assert.equal(await res.text(), '{"message":"CSRF check failed"}');
   });
 
-  it('do not see users\' tasks', async () => {
+  it("do not see users' tasks", async () => {
     const t = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body });
     const r = await s.ocs('GET', `${V2}/task/${t.json.ocs.data.task.id}`, { auth: null });
     assert.equal(r.status, 404);

@@ -171,7 +171,7 @@ describe('AppAPI provider registration (/apps/app_api/api/v1/ai_provider/task_pr
     assert.equal(core.json.ocs.data.custom_task_type, 'null');
   });
 
-  it('answers 404 with data [] for an unknown provider, and for another app\'s', async () => {
+  it("answers 404 with data [] for an unknown provider, and for another app's", async () => {
     assertV1Failure(await call('GET', REGISTER_V1, { query: { name: 'nope' } }), 404);
     assertV1Failure(await call('GET', REGISTER_V1, { appId: 'other', query: { name: 'llm2:translate' } }), 404);
     const v2 = await call('GET', REGISTER_V2, { query: { name: 'nope' } });
@@ -273,21 +273,56 @@ describe('AppAPI provider registration (/apps/app_api/api/v1/ai_provider/task_pr
       ['a non-integer runtime', { ...TRANSLATE, expected_runtime: 1.5 }, undefined, /"expected_runtime" key must be an integer/],
       ['a missing id', { ...TRANSLATE, id: undefined }, undefined, /"id" key must be a string/],
       ['a missing map', { ...TRANSLATE, output_shape_enum_values: undefined }, undefined, /"output_shape_enum_values" should be an array/],
-      ['an unknown shape_type', providerPayload({ optional_input_shape: [{ name: 'x', description: 'd', shape_type: 7 }] }), undefined, /shape_type 7 .*not a known shape type/],
-      ['a slot without description', providerPayload({ optional_output_shape: [{ name: 'x', shape_type: 1 }] }), undefined, /"optional_output_shape" should be an array and must have "name", "description" and "shape_type" keys/],
-      ['an enum value without value', providerPayload({ input_shape_enum_values: { tone: [{ name: 'Friendly' }] } }), undefined, /"input_shape_enum_values" should be an array and must have "name" and "value" keys/],
+      [
+        'an unknown shape_type',
+        providerPayload({ optional_input_shape: [{ name: 'x', description: 'd', shape_type: 7 }] }),
+        undefined,
+        /shape_type 7 .*not a known shape type/,
+      ],
+      [
+        'a slot without description',
+        providerPayload({ optional_output_shape: [{ name: 'x', shape_type: 1 }] }),
+        undefined,
+        /"optional_output_shape" should be an array and must have "name", "description" and "shape_type" keys/,
+      ],
+      [
+        'an enum value without value',
+        providerPayload({ input_shape_enum_values: { tone: [{ name: 'Friendly' }] } }),
+        undefined,
+        /"input_shape_enum_values" should be an array and must have "name" and "value" keys/,
+      ],
       ['defaults that are a list', providerPayload({ input_shape_defaults: ['x'] }), undefined, /"input_shape_defaults" key must be an array/],
       ['task_type different from customTaskType.id', BULLETS, { ...BULLETS_TYPE, id: 'llm2:else' }, /Task type and custom task type must be the same/],
       ['a custom type without output_shape', BULLETS, { ...BULLETS_TYPE, output_shape: undefined }, /"output_shape" should be an array/],
-      ['a custom type with a bad shape_type', BULLETS, { ...BULLETS_TYPE, input_shape: [{ name: 'input', description: 'd', shape_type: 16 }] }, /shape_type 16/],
+      [
+        'a custom type with a bad shape_type',
+        BULLETS,
+        { ...BULLETS_TYPE, input_shape: [{ name: 'input', description: 'd', shape_type: 16 }] },
+        /shape_type 16/,
+      ],
       ['no provider at all', undefined, undefined, /"provider" must be an object/],
       // Slot names and custom type ids are element names in XML answers, where PHP's XMLWriter throws on anything else.
       ['a slot name with a space', providerPayload({ optional_input_shape: textSlot('my input') }), undefined, notXmlName('optional_input_shape', 'my input')],
       ['a slot name starting with a digit', BULLETS, { ...BULLETS_TYPE, output_shape: textSlot('0abc') }, notXmlName('output_shape', '0abc')],
       ['an empty slot name', BULLETS, { ...BULLETS_TYPE, input_shape: textSlot('') }, notXmlName('input_shape', '')],
-      ['an enum-values slot that is not an XML name', providerPayload({ input_shape_enum_values: { '@tone': LANGUAGES } }), undefined, notXmlName('input_shape_enum_values', '@tone')],
-      ['a defaults slot that is not an XML name', providerPayload({ optional_input_shape_defaults: { 'max tokens': 1 } }), undefined, notXmlName('optional_input_shape_defaults', 'max tokens')],
-      ['a custom type id that is not an XML name', { ...BULLETS, task_type: 'llm2 bullets' }, { ...BULLETS_TYPE, id: 'llm2 bullets' }, /^"customTaskType" key "id": the task type id "llm2 bullets" is not a valid XML name \(a letter/],
+      [
+        'an enum-values slot that is not an XML name',
+        providerPayload({ input_shape_enum_values: { '@tone': LANGUAGES } }),
+        undefined,
+        notXmlName('input_shape_enum_values', '@tone'),
+      ],
+      [
+        'a defaults slot that is not an XML name',
+        providerPayload({ optional_input_shape_defaults: { 'max tokens': 1 } }),
+        undefined,
+        notXmlName('optional_input_shape_defaults', 'max tokens'),
+      ],
+      [
+        'a custom type id that is not an XML name',
+        { ...BULLETS, task_type: 'llm2 bullets' },
+        { ...BULLETS_TYPE, id: 'llm2 bullets' },
+        /^"customTaskType" key "id": the task type id "llm2 bullets" is not a valid XML name \(a letter/,
+      ],
     ];
     for (const [what, provider, custom, reason] of cases) {
       it(`answers 400 with data [] for ${what}, the reason in meta.message`, async () => {
@@ -300,13 +335,19 @@ describe('AppAPI provider registration (/apps/app_api/api/v1/ai_provider/task_pr
     }
 
     it('accepts the `[]` PHP makes of empty maps and the `{}` of empty lists', async () => {
-      const php = providerPayload({ id: 'llm2:php', task_type: 'core:text2text:summary', optional_input_shape: {}, input_shape_enum_values: [], input_shape_defaults: [] });
+      const php = providerPayload({
+        id: 'llm2:php',
+        task_type: 'core:text2text:summary',
+        optional_input_shape: {},
+        input_shape_enum_values: [],
+        input_shape_defaults: [],
+      });
       assertOk(await register(php));
       assert.ok((await taskTypes())['core:text2text:summary']);
       assertOk(await call('DELETE', REGISTER_V1, { query: { name: 'llm2:php' } }));
     });
 
-    it("refuses a provider id taken by another app or by an in-process provider", async () => {
+    it('refuses a provider id taken by another app or by an in-process provider', async () => {
       assertV1Failure(await register(TRANSLATE, undefined, { appId: 'other' }), 400, /taken by the ExApp "llm2"/);
       assertV1Failure(await register(providerPayload({ id: 'test:echo', task_type: 'core:text2text' })), 400, /taken by a built-in provider/);
     });

@@ -44,7 +44,8 @@ describe('GET /ocs/v{1,2}.php/cloud/capabilities', () => {
 
   for (const version of [1, 2]) {
     const path = `/ocs/v${version}.php/cloud/capabilities`;
-    const okMeta = version === 1 ? { status: 'ok', statuscode: 100, message: 'OK', totalitems: '', itemsperpage: '' } : { status: 'ok', statuscode: 200, message: 'OK' };
+    const okMeta =
+      version === 1 ? { status: 'ok', statuscode: 100, message: 'OK', totalitems: '', itemsperpage: '' } : { status: 'ok', statuscode: 200, message: 'OK' };
 
     it(`v${version}: answers the version and capabilities without credentials`, async () => {
       const r = await s.ocs('GET', path, { auth: null });

@@ -76,7 +76,15 @@ describe('two nodes on one PostgreSQL database', () => {
     alice = await a.addUser('alice');
     await a.app.settings.set('rateLimitEnabled', false);
     const secret = 'crossnode-secret-0123456789';
-    await a.app.store.exapps.createExApp({ appId: 'crossnode', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await a.app.store.exapps.createExApp({
+      appId: 'crossnode',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     worker = new HttpWorker(b.url, 'crossnode', secret);
     const reg = await worker.register(providerPayload({ id: PROVIDER, task_type: TYPE }), CUSTOM_TYPE);
     assert.equal(reg.status, 200, reg.text);
@@ -106,7 +114,11 @@ describe('two nodes on one PostgreSQL database', () => {
   it('a file uploaded through one node is served by another that shares its data directory', async () => {
     const c = await startServer({ dir: a.dir, config: { runnerConcurrency: 0, databaseUrl: nodeUrl(schema, `taskproc_c_${tag}`) } });
     try {
-      const put = await fetch(`${a.url}/remote.php/dav/files/alice/shared.txt`, { method: 'PUT', headers: { authorization: alice.auth }, body: 'written on A' });
+      const put = await fetch(`${a.url}/remote.php/dav/files/alice/shared.txt`, {
+        method: 'PUT',
+        headers: { authorization: alice.auth },
+        body: 'written on A',
+      });
       assert.equal(put.status, 201, await put.text());
       const got = await fetch(`${c.url}/remote.php/dav/files/alice/shared.txt`, { headers: { authorization: alice.auth } });
       assert.equal(got.status, 200);
@@ -117,12 +129,14 @@ describe('two nodes on one PostgreSQL database', () => {
   });
 
   it('the LISTEN connection comes back by itself after PostgreSQL drops it', async () => {
-    const listen = await adminQuery(
-      `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and query ilike 'listen %'`,
-      [bName],
-    );
+    const listen = await adminQuery(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and query ilike 'listen %'`, [
+      bName,
+    ]);
     assert.equal(listen.rowCount, 1, "B's LISTEN connection");
-    await until('B to listen again', () => b.app.notifier?.channel.listening === true && b.app.notifier.channel instanceof PgScheduledChannel && b.app.notifier.channel.connects === 2);
+    await until(
+      'B to listen again',
+      () => b.app.notifier?.channel.listening === true && b.app.notifier.channel instanceof PgScheduledChannel && b.app.notifier.channel.connects === 2,
+    );
     assert.ok((await parkOnBAndScheduleOnA()) >= 1);
   });
 });

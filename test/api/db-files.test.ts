@@ -30,7 +30,6 @@ const CUSTOM_TYPE = {
   output_shape: [{ name: 'output', description: 'The copy', shape_type: SHAPE.File }],
 };
 
-
 describe('file contents in the database: two nodes with separate data directories on one PostgreSQL schema', () => {
   let schema: TestSchema;
   let a: TestServer;
@@ -55,7 +54,15 @@ describe('file contents in the database: two nodes with separate data directorie
     alice = await a.addUser('alice');
     await a.app.settings.set('rateLimitEnabled', false);
     const secret = 'dbfiles-secret-0123456789';
-    await a.app.store.exapps.createExApp({ appId: 'dbfiles', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await a.app.store.exapps.createExApp({
+      appId: 'dbfiles',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     worker = new HttpWorker(b.url, 'dbfiles', secret);
     const reg = await worker.register(providerPayload({ id: PROVIDER, task_type: TYPE }), CUSTOM_TYPE);
     assert.equal(reg.status, 200, reg.text);
@@ -142,11 +149,14 @@ describe('the fileStorage setting', () => {
   });
 
   it('refuses anything else, naming the setting and the choices', () => {
-    assert.throws(() => buildConfig({}, { TASKPROC_FILE_STORAGE: 'db' }), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.equal(error.message, 'TASKPROC_FILE_STORAGE must be one of disk, database, got "db"');
-      return true;
-    });
+    assert.throws(
+      () => buildConfig({}, { TASKPROC_FILE_STORAGE: 'db' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.message, 'TASKPROC_FILE_STORAGE must be one of disk, database, got "db"');
+        return true;
+      },
+    );
     assert.throws(() => buildConfig({ 'file-storage': 'Database' }, {}), { message: '--file-storage must be one of disk, database, got "Database"' });
   });
 });

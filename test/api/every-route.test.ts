@@ -59,9 +59,12 @@ describe('every user route, v1 and v2, JSON and XML', () => {
     }
   }
 
-  it('a second user and an anonymous caller never see or change the first user\'s task', async () => {
+  it("a second user and an anonymous caller never see or change the first user's task", async () => {
     const target = await schedule();
-    for (const [who, auth] of [['bob', bob.auth], ['anonymous', null]] as const) {
+    for (const [who, auth] of [
+      ['bob', bob.auth],
+      ['anonymous', null],
+    ] as const) {
       for (const version of [1, 2]) {
         const p = `/ocs/v${version}.php/taskprocessing`;
         const get = await s.ocs('GET', `${p}/task/${target}`, { auth });

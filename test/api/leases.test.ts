@@ -48,7 +48,15 @@ describe('leases on tasks claimed by ExApps', () => {
     alice = await s.addUser('alice');
     await s.app.settings.set('rateLimitEnabled', false);
     const secret = 'lease-secret-0123456789';
-    await s.app.store.exapps.createExApp({ appId: 'leaser', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId: 'leaser',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     // Two processes of the same ExApp: they share its lease name, as nc_py_api sends no worker id.
     first = new HttpWorker(s.url, 'leaser', secret);
     second = new HttpWorker(s.url, 'leaser', secret);
@@ -61,7 +69,7 @@ describe('leases on tasks claimed by ExApps', () => {
     await s.close();
   });
 
-  it('re-queues a silent worker\'s task once, fails it the second time, and refuses the late result', async () => {
+  it("re-queues a silent worker's task once, fails it the second time, and refuses the late result", async () => {
     const id = await schedule();
     await claim(first, id);
     const claimed = await stored(id);

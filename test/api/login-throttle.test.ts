@@ -59,7 +59,8 @@ for (const limits of ['memory', 'redis'] as const) {
     const clock = new ManualClock(Date.UTC(2026, 6, 1));
     const get = (auth: string, from: string, headers: Record<string, string> = {}) =>
       s.ocs('GET', `${V2}/tasks`, { auth, headers: { 'x-forwarded-for': from, ...headers } });
-    const asApp = (from: string, appId: string, user: string, key: string) => s.ocs('GET', `${V2}/tasks`, { auth: null, headers: { 'x-forwarded-for': from, ...appApiHeaders(appId, user, key) } });
+    const asApp = (from: string, appId: string, user: string, key: string) =>
+      s.ocs('GET', `${V2}/tasks`, { auth: null, headers: { 'x-forwarded-for': from, ...appApiHeaders(appId, user, key) } });
 
     before(async () => {
       s = await startServer({
@@ -71,7 +72,15 @@ for (const limits of ['memory', 'redis'] as const) {
       bob = await s.addUser('bob');
       mallory = await s.addUser('mallory');
       for (const appId of ['worker-a', 'worker-b']) {
-        await s.app.store.exapps.createExApp({ appId, version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+        await s.app.store.exapps.createExApp({
+          appId,
+          version: '1.0.0',
+          secretHash: secretHash(secret),
+          sealedSecret: null,
+          baseUrl: null,
+          enabled: true,
+          createdAt: 0,
+        });
       }
     });
     after(async () => {

@@ -73,10 +73,7 @@ describe('renderOcs', () => {
   it('sends v1 204 as HTTP 200 with statuscode 204 and null data', () => {
     const out = renderOcs({ version: 1, format: 'json', status: 204, data: null });
     assert.equal(out.httpStatus, 200);
-    assert.equal(
-      out.body,
-      '{"ocs":{"meta":{"status":"failure","statuscode":204,"message":"","totalitems":"","itemsperpage":""},"data":null}}',
-    );
+    assert.equal(out.body, '{"ocs":{"meta":{"status":"failure","statuscode":204,"message":"","totalitems":"","itemsperpage":""},"data":null}}');
   });
 
   it('treats 201 as success on v2 and as failure on v1', () => {

@@ -18,14 +18,24 @@ describe('OCS envelope formats and unknown routes', () => {
   });
   after(() => s.close());
 
-  it('answers XML by default and with format=xml, as PHP\'s XMLWriter writes it', async () => {
+  it("answers XML by default and with format=xml, as PHP's XMLWriter writes it", async () => {
     const v2 = await s.ocs('GET', `${V2}/task/${taskId}`, { auth: alice.auth, format: null });
-    assert.ok(v2.text.startsWith('<?xml version="1.0"?>\n<ocs>\n <meta>\n  <status>ok</status>\n  <statuscode>200</statuscode>\n  <message>OK</message>\n </meta>\n <data>\n  <task>\n   <id>'), v2.text);
+    assert.ok(
+      v2.text.startsWith(
+        '<?xml version="1.0"?>\n<ocs>\n <meta>\n  <status>ok</status>\n  <statuscode>200</statuscode>\n  <message>OK</message>\n </meta>\n <data>\n  <task>\n   <id>',
+      ),
+      v2.text,
+    );
     for (const format of [null, 'xml'] as const) {
       const r = await s.ocs('GET', `${V1}/task/${taskId}`, { auth: alice.auth, format });
       assert.equal(r.status, 200);
       assert.equal(r.headers.get('content-type'), 'application/xml; charset=utf-8');
-      assert.ok(r.text.startsWith('<?xml version="1.0"?>\n<ocs>\n <meta>\n  <status>ok</status>\n  <statuscode>100</statuscode>\n  <message>OK</message>\n  <totalitems></totalitems>\n  <itemsperpage></itemsperpage>\n </meta>\n <data>\n  <task>\n   <id>'), r.text);
+      assert.ok(
+        r.text.startsWith(
+          '<?xml version="1.0"?>\n<ocs>\n <meta>\n  <status>ok</status>\n  <statuscode>100</statuscode>\n  <message>OK</message>\n  <totalitems></totalitems>\n  <itemsperpage></itemsperpage>\n </meta>\n <data>\n  <task>\n   <id>',
+        ),
+        r.text,
+      );
       assert.ok(r.text.includes('   <input>\n    <input>a &amp; b</input>\n   </input>\n'), r.text);
       assert.ok(r.text.includes('   <output/>\n'));
       assert.ok(r.text.includes('   <allowCleanup>1</allowCleanup>\n'));

@@ -73,10 +73,7 @@ describe('renderOcsXml (XMLWriter with setIndent)', () => {
   });
 
   it('escapes text as libxml2 does', () => {
-    assert.equal(
-      renderOcsXml(META, { m: 'a<b>&"c"\r\n\té😀' }),
-      doc(' <data>\n  <m>a&lt;b&gt;&amp;&quot;c&quot;&#13;\n\té😀</m>\n </data>\n'),
-    );
+    assert.equal(renderOcsXml(META, { m: 'a<b>&"c"\r\n\té😀' }), doc(' <data>\n  <m>a&lt;b&gt;&amp;&quot;c&quot;&#13;\n\té😀</m>\n </data>\n'));
   });
 
   it('turns @attributes and @name keys into attributes', () => {
@@ -95,7 +92,7 @@ describe('renderOcsXml (XMLWriter with setIndent)', () => {
   });
 
   it('encodes a key that is not an XML name (as XMLWriter checks them) character by character, as XmlConvert.EncodeName does', () => {
-    const keys = { 'two words': 1, '0abc': 2, '-x': 3, 'é😀 x': 4, '$comment': 5, '\ud800y': 6, '\u{F0000}': 7, 'a:b': 8, '': 9 };
+    const keys = { 'two words': 1, '0abc': 2, '-x': 3, 'é😀 x': 4, $comment: 5, '\ud800y': 6, '\u{F0000}': 7, 'a:b': 8, '': 9 };
     assert.equal(
       renderOcsXml(META, keys),
       doc(
@@ -106,11 +103,8 @@ describe('renderOcsXml (XMLWriter with setIndent)', () => {
     );
     // Names of XML 1.0's fifth edition only (U+2070 may start one there) are encoded too: XMLWriter
     // refuses them, and expat cannot read them.
-    assert.equal(renderOcsXml(META, { 'a\u2070': 1, 'Ωé〇': 2 }), doc(' <data>\n  <a_x2070_>1</a_x2070_>\n  <Ωé〇>2</Ωé〇>\n </data>\n'));
-    assert.equal(
-      renderOcsXml(META, { 'my input': { '1 x': [] } }),
-      doc(' <data>\n  <my_x0020_input>\n   <_x0031__x0020_x/>\n  </my_x0020_input>\n </data>\n'),
-    );
+    assert.equal(renderOcsXml(META, { 'a\u2070': 1, Ωé〇: 2 }), doc(' <data>\n  <a_x2070_>1</a_x2070_>\n  <Ωé〇>2</Ωé〇>\n </data>\n'));
+    assert.equal(renderOcsXml(META, { 'my input': { '1 x': [] } }), doc(' <data>\n  <my_x0020_input>\n   <_x0031__x0020_x/>\n  </my_x0020_input>\n </data>\n'));
   });
 
   it('encodes attribute names the same way, and leaves out a repeated attribute and one holding a list', () => {
@@ -145,10 +139,7 @@ describe('renderOcsXml (XMLWriter with setIndent)', () => {
     const cycle: Record<string, unknown> = { name: 'c' };
     cycle.self = cycle;
     cycle.again = [cycle];
-    assert.equal(
-      renderOcsXml(META, cycle),
-      doc(' <data>\n  <name>c</name>\n  <self/>\n  <again>\n   <element/>\n  </again>\n </data>\n'),
-    );
+    assert.equal(renderOcsXml(META, cycle), doc(' <data>\n  <name>c</name>\n  <self/>\n  <again>\n   <element/>\n  </again>\n </data>\n'));
     let deep: unknown = 'bottom';
     for (let i = 0; i < 600; i++) deep = [deep];
     const root = parseXml(renderOcsXml(META, deep));

@@ -102,8 +102,7 @@ describe('parsePhpQuery', () => {
     fc.assert(
       fc.property(fc.dictionary(name, value, { maxKeys: 5 }), (params) => {
         // Keys that look like list indexes are PHP's integer keys, and an object keyed 0..n-1 reads back as a list.
-        const listLike = (v: unknown) =>
-          v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).every((key, i) => key === String(i));
+        const listLike = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).every((key, i) => key === String(i));
         const expected = JSON.parse(JSON.stringify(params), (k, v) => (k !== '' && listLike(v) ? Object.values(v) : v));
         assert.deepEqual(parsePhpQuery(phpForm(params)), expected);
       }),
@@ -174,7 +173,7 @@ describe('typed parameter readers', () => {
     );
   });
 
-  it('cast any route placeholder to a whole number within PHP\'s 64-bit range', () => {
+  it("cast any route placeholder to a whole number within PHP's 64-bit range", () => {
     fc.assert(
       fc.property(fc.oneof(oddString, fc.double().map(String), fc.bigInt().map(String)), (raw) => {
         const n = phpIntCast(raw);
@@ -187,12 +186,13 @@ describe('typed parameter readers', () => {
 
 describe('body and format decoding', () => {
   it('decodes any body text under any content type, or refuses it with a 400', () => {
-    const type = fc.constantFrom(
-      ...['application/json', 'APPLICATION/JSON; charset=utf-8', 'application/x-www-form-urlencoded', 'text/plain', ''],
-      undefined,
-    );
+    const type = fc.constantFrom(...['application/json', 'APPLICATION/JSON; charset=utf-8', 'application/x-www-form-urlencoded', 'text/plain', ''], undefined);
     const deep = fc.constantFrom(nestedJson(100_000), `{"a":${nestedJson(50_000, 'object')}}`, '\ufeff{}', '{"a":');
-    const text = fc.oneof(oddString, oddValue.map((v) => JSON.stringify(v) ?? ''), deep);
+    const text = fc.oneof(
+      oddString,
+      oddValue.map((v) => JSON.stringify(v) ?? ''),
+      deep,
+    );
     fc.assert(
       fc.property(type, text, (t, body) => {
         outcome(() => parseBody(t, body));

@@ -53,7 +53,15 @@ describe('preferStreaming on schedule (upstream PR #61197)', () => {
     alice = await s.addUser('alice');
     await s.app.settings.set('rateLimitEnabled', false);
     const secret = 'streaming-consumer-secret-0123456789';
-    await s.app.store.exapps.createExApp({ appId: 'consumer', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId: 'consumer',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     consumer = new HttpWorker(s.url, 'consumer', secret, { userId: 'alice' });
   });
   after(async () => {
@@ -96,7 +104,10 @@ describe('preferStreaming on schedule (upstream PR #61197)', () => {
 
   it('writes it in XML as PHP does a bool: 1 or empty', async () => {
     for (const base of [V1, V2]) {
-      for (const [value, text] of [[true, '1'], [false, '']] as const) {
+      for (const [value, text] of [
+        [true, '1'],
+        [false, ''],
+      ] as const) {
         const r = await s.ocs('POST', `${base}/schedule`, { auth: alice.auth, body: { ...TASK, preferStreaming: value }, format: 'xml' });
         assert.equal(r.status, 200, r.text);
         const task = at(parseXml(r.text), 'data', 'task');
@@ -109,15 +120,24 @@ describe('preferStreaming on schedule (upstream PR #61197)', () => {
     }
   });
 
-  it('shows each task\'s own value in the lists (tasks, tasks/app/{appId})', async () => {
+  it("shows each task's own value in the lists (tasks, tasks/app/{appId})", async () => {
     const on = (await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { ...TASK, appId: 'listed', preferStreaming: true } })).json.ocs.data.task;
     const off = (await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { ...TASK, appId: 'listed' } })).json.ocs.data.task;
     for (const base of [V1, V2]) {
       const byApp = await s.ocs('GET', `${base}/tasks/app/listed`, { auth: alice.auth });
-      assert.deepEqual(byApp.json.ocs.data.tasks.map((t: any) => [t.id, t.preferStreaming]), [[on.id, true], [off.id, false]]);
+      assert.deepEqual(
+        byApp.json.ocs.data.tasks.map((t: any) => [t.id, t.preferStreaming]),
+        [
+          [on.id, true],
+          [off.id, false],
+        ],
+      );
       const all = await s.ocs('GET', `${base}/tasks?taskType=core:text2text`, { auth: alice.auth });
       const mine = all.json.ocs.data.tasks.filter((t: any) => t.id === on.id || t.id === off.id);
-      assert.deepEqual(mine.map((t: any) => t.preferStreaming), [true, false]);
+      assert.deepEqual(
+        mine.map((t: any) => t.preferStreaming),
+        [true, false],
+      );
     }
   });
 

@@ -46,7 +46,10 @@ describe('GET /ocs/v{1,2}.php/taskprocessing/tasks/{taskId}/queue_position', () 
       assert.equal(data.children.length, 0, x.text);
       seen.push(Number(data.text));
     }
-    assert.ok(seen.every((p) => p === seen[0]), `v2/v1, JSON/XML disagree: ${seen.join(', ')}`);
+    assert.ok(
+      seen.every((p) => p === seen[0]),
+      `v2/v1, JSON/XML disagree: ${seen.join(', ')}`,
+    );
     return seen[0] as number;
   };
   /** 404 or 412 with its message, on v2 (HTTP status) and v1 (HTTP 200, the status in meta), JSON and XML. */
@@ -73,9 +76,20 @@ describe('GET /ocs/v{1,2}.php/taskprocessing/tasks/{taskId}/queue_position', () 
     bob = await s.addUser('bob');
     await s.app.settings.set('rateLimitEnabled', false);
     const secret = 'queue-app-secret-0123456789';
-    await s.app.store.exapps.createExApp({ appId: 'queue-app', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId: 'queue-app',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     worker = new HttpWorker(s.url, 'queue-app', secret);
-    for (const [id, type] of [['qp-text', TEXT], ['qp-summary', SUMMARY]]) {
+    for (const [id, type] of [
+      ['qp-text', TEXT],
+      ['qp-summary', SUMMARY],
+    ]) {
       const r = await worker.register(providerPayload({ id: id as string, task_type: type as string }));
       assert.equal(r.status, 200, r.text);
     }
@@ -85,13 +99,16 @@ describe('GET /ocs/v{1,2}.php/taskprocessing/tasks/{taskId}/queue_position', () 
     await s.close();
   });
 
-  it('counts the scheduled tasks of every user and type ahead of the caller\'s own, then drops as they are claimed or cancelled', async () => {
+  it("counts the scheduled tasks of every user and type ahead of the caller's own, then drops as they are claimed or cancelled", async () => {
     const a1 = await schedule(alice, TEXT);
     const b2 = await schedule(bob, SUMMARY);
     const a3 = await schedule(alice, SUMMARY);
     const b4 = await schedule(bob, TEXT);
     const a5 = await schedule(alice, TEXT);
-    assert.deepEqual([await position(alice, a1), await position(bob, b2), await position(alice, a3), await position(bob, b4), await position(alice, a5)], [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      [await position(alice, a1), await position(bob, b2), await position(alice, a3), await position(bob, b4), await position(alice, a5)],
+      [1, 2, 3, 4, 5],
+    );
 
     // A worker of one type claims its oldest task: a1 leaves the queue, everyone behind it moves up.
     assert.equal(await claimOne(TEXT), a1);
@@ -147,7 +164,10 @@ describe('GET /ocs/v{1,2}.php/taskprocessing/tasks/{taskId}/queue_position', () 
       assert.equal(scheduled.status, 200, scheduled.text);
       const cookie = (scheduled.headers.get('set-cookie') ?? '').split(';')[0] as string;
       const anonId = scheduled.json.ocs.data.task.id;
-      for (const [id, headers] of [[mine, {}], [anonId, { cookie }]] as const) {
+      for (const [id, headers] of [
+        [mine, {}],
+        [anonId, { cookie }],
+      ] as const) {
         const r = await s.ocs('GET', `${V2}/tasks/${id}/queue_position`, { auth: null, headers });
         assert.equal(r.status, 401, r.text);
         assert.equal(r.json.ocs.meta.statuscode, 997);

@@ -36,7 +36,7 @@ describe('schedule rate limit: 20 per 120 s per user', () => {
     assert.equal(r.headers.get('x-ratelimit-remaining'), '0');
     assert.equal(r.headers.get('retry-after'), '120');
     const v1 = await s.ocs('POST', `${V1}/schedule`, { auth: alice.auth, body });
-    assert.equal(v1.status, 429, 'upstream\'s middleware answers 429 on v1 too');
+    assert.equal(v1.status, 429, "upstream's middleware answers 429 on v1 too");
     const other = await s.ocs('POST', `${V2}/schedule`, { auth: bob.auth, body });
     assert.equal(other.status, 200, 'the budget is per user');
     assert.equal((await s.ocs('GET', `${V2}/tasks`, { auth: alice.auth })).status, 200, 'other routes are not limited');

@@ -48,8 +48,14 @@ describe('TASKPROC_LINGER_BYTES and TASKPROC_LINGER_SECONDS', () => {
   });
 
   it('refuses values that are not whole numbers in range, naming the setting', () => {
-    assert.throws(() => buildConfig({}, { TASKPROC_LINGER_BYTES: '64M' }), (e: unknown) => e instanceof ConfigError && /TASKPROC_LINGER_BYTES/.test(e.message));
-    assert.throws(() => buildConfig({}, { TASKPROC_LINGER_SECONDS: '-1' }), (e: unknown) => e instanceof ConfigError && /TASKPROC_LINGER_SECONDS/.test(e.message));
+    assert.throws(
+      () => buildConfig({}, { TASKPROC_LINGER_BYTES: '64M' }),
+      (e: unknown) => e instanceof ConfigError && /TASKPROC_LINGER_BYTES/.test(e.message),
+    );
+    assert.throws(
+      () => buildConfig({}, { TASKPROC_LINGER_SECONDS: '-1' }),
+      (e: unknown) => e instanceof ConfigError && /TASKPROC_LINGER_SECONDS/.test(e.message),
+    );
     assert.throws(() => buildConfig({ 'linger-seconds': '3601' }, {}), { message: '--linger-seconds must be between 0 and 3600, got 3601' });
   });
 });
@@ -58,7 +64,15 @@ describe('TASKPROC_LINGER_BYTES and TASKPROC_LINGER_SECONDS', () => {
 async function exAppWorker(s: TestServer): Promise<HttpWorker> {
   const appId = 'bodies';
   const secret = `${appId}-secret-0123456789`;
-  await s.app.store.exapps.createExApp({ appId, version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+  await s.app.store.exapps.createExApp({
+    appId,
+    version: '1.0.0',
+    secretHash: secretHash(secret),
+    sealedSecret: null,
+    baseUrl: null,
+    enabled: true,
+    createdAt: 0,
+  });
   const worker = new HttpWorker(s.url, appId, secret);
   const registered = await worker.register(providerPayload({ id: PROVIDER, task_type: TYPE }), {
     id: TYPE,
@@ -169,7 +183,10 @@ for (const fileStorage of ['disk', 'database'] as const) {
       const whole = multipart(data);
       const boundary = /boundary=(.*)$/.exec(whole.type)?.[1] ?? '';
       // The file part and its delimiter, then a second part that never ends.
-      const body = Buffer.concat([whole.body.subarray(0, whole.body.length - `--\r\n`.length), Buffer.from(`\r\nContent-Disposition: form-data; name="x"\r\n\r\nunfinis`)]);
+      const body = Buffer.concat([
+        whole.body.subarray(0, whole.body.length - `--\r\n`.length),
+        Buffer.from(`\r\nContent-Disposition: form-data; name="x"\r\n\r\nunfinis`),
+      ]);
       assert.ok(body.includes(`--${boundary}\r\nContent-Disposition: form-data; name="x"`));
       const conn = await WireConnection.open(s.url);
       let fileId: number;
@@ -192,7 +209,12 @@ for (const fileStorage of ['disk', 'database'] as const) {
       const baseline = await storedBlobs(s);
       const form = multipart(randomBytes(3 * MiB));
       const conn = await WireConnection.open(s.url);
-      const sent = requestBytes('POST', uploadPath(id), uploadHeaders(form.type, { 'Content-Length': String(form.body.length) }), form.body.subarray(0, 2.5 * MiB));
+      const sent = requestBytes(
+        'POST',
+        uploadPath(id),
+        uploadHeaders(form.type, { 'Content-Length': String(form.body.length) }),
+        form.body.subarray(0, 2.5 * MiB),
+      );
       await conn.write(sent);
       // The server is storing the part (a temp file on disk, or its first 1 MiB row) when the client goes.
       await until('the upload to be under way', async () => {
@@ -343,7 +365,9 @@ describe('bodies written whole before the answer is read (the lingering drain)',
       const conn = await WireConnection.open(s.url);
       try {
         const head: Record<string, string> = framing === 'chunked' ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(data.length) };
-        await conn.write(requestBytes('PUT', '/remote.php/dav/files/alice/huge.bin', { Authorization: alice.auth, ...head }, framing === 'chunked' ? chunked(data) : data));
+        await conn.write(
+          requestBytes('PUT', '/remote.php/dav/files/alice/huge.bin', { Authorization: alice.auth, ...head }, framing === 'chunked' ? chunked(data) : data),
+        );
         const r = await conn.response();
         assert.equal(r.status, 413, r.text);
         assert.match(r.text, /<s:exception>OCA\\DAV\\Connector\\Sabre\\Exception\\EntityTooLarge<\/s:exception>/);
@@ -361,7 +385,9 @@ describe('bodies written whole before the answer is read (the lingering drain)',
     const data = randomBytes(HUGE);
     const conn = await WireConnection.open(s.url);
     try {
-      await conn.write(requestBytes('PUT', '/remote.php/dav/files/alice/x.bin', { Authorization: 'Basic bm9ib2R5Om5vcGU=', 'Content-Length': String(data.length) }, data));
+      await conn.write(
+        requestBytes('PUT', '/remote.php/dav/files/alice/x.bin', { Authorization: 'Basic bm9ib2R5Om5vcGU=', 'Content-Length': String(data.length) }, data),
+      );
       const r = await conn.response();
       assert.equal(r.status, 401, r.text);
     } finally {
@@ -377,7 +403,14 @@ describe('the lingering drain has bounds', () => {
       const body = Buffer.alloc(HUGE, 0x20);
       const conn = await WireConnection.open(s.url);
       conn.startReading();
-      const written = conn.write(requestBytes('POST', `${V2}/schedule?format=json`, { Authorization: s.admin.auth, 'Content-Type': 'application/json', 'Content-Length': String(body.length) }, body));
+      const written = conn.write(
+        requestBytes(
+          'POST',
+          `${V2}/schedule?format=json`,
+          { Authorization: s.admin.auth, 'Content-Type': 'application/json', 'Content-Length': String(body.length) },
+          body,
+        ),
+      );
       await assert.rejects(written, (e: Error & { code?: string }) => e.code === 'EPIPE' || e.code === 'ECONNRESET');
       await conn.whenClosed;
       assert.equal((await s.ocs('GET', CAPABILITIES)).status, 200);
@@ -391,7 +424,14 @@ describe('the lingering drain has bounds', () => {
     try {
       const conn = await WireConnection.open(s.url);
       // 2 MB of a declared 10 MB body: past the limit, so answered; then the client sends nothing more.
-      await conn.write(requestBytes('POST', `${V2}/schedule?format=json`, { Authorization: s.admin.auth, 'Content-Type': 'application/json', 'Content-Length': String(10 * MiB) }, Buffer.alloc(2 * MiB, 0x20)));
+      await conn.write(
+        requestBytes(
+          'POST',
+          `${V2}/schedule?format=json`,
+          { Authorization: s.admin.auth, 'Content-Type': 'application/json', 'Content-Length': String(10 * MiB) },
+          Buffer.alloc(2 * MiB, 0x20),
+        ),
+      );
       const r = await conn.response();
       assert.equal(r.status, 413);
       await conn.whenClosed;

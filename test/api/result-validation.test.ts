@@ -208,7 +208,10 @@ describe(`${TEST_DIALECT}: POST tasks_provider/{taskId}/result with an output th
     assert.equal((await s.ocs('POST', `/ocs/v2.php/${TP}/tasks/${cancelled}/cancel`, { auth: alice.auth })).status, 200);
     const failed = await claimed();
     assert.equal((await worker.result(failed, null, 'out of memory')).status, 200);
-    for (const [id, status] of [[cancelled, 'STATUS_CANCELLED'], [failed, 'STATUS_FAILED']] as const) {
+    for (const [id, status] of [
+      [cancelled, 'STATUS_CANCELLED'],
+      [failed, 'STATUS_FAILED'],
+    ] as const) {
       ended = [];
       warnings = [];
       const before = await s.app.store.tasks.getTask(id);

@@ -52,7 +52,7 @@ describe('the built-in runner', () => {
     assert.match(stored?.errorMessage ?? '', /doesn't pass validation/);
   });
 
-  it('cancels a running task and aborts the provider\'s signal', async () => {
+  it("cancels a running task and aborts the provider's signal", async () => {
     const t = await schedule('core:text2text:summary');
     await waitForStatus(s, alice, t.id, 'STATUS_RUNNING');
     const r = await s.ocs('POST', `${V2}/tasks/${t.id}/cancel`, { auth: alice.auth });
@@ -85,7 +85,13 @@ describe('restarting the server', () => {
     }
     // One task was claimed by the runner of the old process when it died (its lease has run out
     // by the restart: SQLite releases it at start, PostgreSQL's sweeper re-queues it).
-    const [claimed] = await first.app.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'runner:old-node:1:abcd', leaseExpiresAt: 2, now: 1 });
+    const [claimed] = await first.app.store.tasks.claimTasks({
+      types: ['core:text2text'],
+      limit: 1,
+      leaseOwner: 'runner:old-node:1:abcd',
+      leaseExpiresAt: 2,
+      now: 1,
+    });
     assert.ok(claimed);
     await first.stop();
 

@@ -28,8 +28,24 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/schedule', () => {
     assert.deepEqual(r.json.ocs.meta, { status: 'ok', statuscode: 200, message: 'OK' });
     const task = r.json.ocs.data.task;
     assert.deepEqual(Object.keys(task), [
-      'id', 'type', 'lastUpdated', 'status', 'userId', 'appId', 'input', 'output', 'customId', 'completionExpectedAt',
-      'progress', 'scheduledAt', 'startedAt', 'endedAt', 'allowCleanup', 'includeWatermark', 'userFacingErrorMessage', 'preferStreaming',
+      'id',
+      'type',
+      'lastUpdated',
+      'status',
+      'userId',
+      'appId',
+      'input',
+      'output',
+      'customId',
+      'completionExpectedAt',
+      'progress',
+      'scheduledAt',
+      'startedAt',
+      'endedAt',
+      'allowCleanup',
+      'includeWatermark',
+      'userFacingErrorMessage',
+      'preferStreaming',
     ]);
     assert.equal(task.status, 'STATUS_SCHEDULED');
     assert.equal(task.userId, 'alice');
@@ -74,7 +90,12 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/schedule', () => {
 
   const bad: [string, unknown, number, string][] = [
     ['a missing mandatory slot', { input: {}, type: 'core:text2text', appId: 'a' }, 400, 'Missing key: "input"'],
-    ['a number in a text slot', { input: { input: 5 }, type: 'core:text2text', appId: 'a' }, 400, 'Failed to validate input key "input": Non-text item provided for Text slot'],
+    [
+      'a number in a text slot',
+      { input: { input: 5 }, type: 'core:text2text', appId: 'a' },
+      400,
+      'Failed to validate input key "input": Non-text item provided for Text slot',
+    ],
     [
       'a value outside the enum',
       { input: { input: 'x', target_language: 'fr' }, type: 'core:text2text:translate', appId: 'a' },
@@ -93,7 +114,12 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/schedule', () => {
     ['no type', { input: { input: 'x' }, appId: 'a' }, 400, 'Missing parameter: type'],
     ['no appId', { input: { input: 'x' }, type: 'core:text2text' }, 400, 'Missing parameter: appId'],
     ['input that is not an object', { input: 'text', type: 'core:text2text', appId: 'a' }, 400, 'Parameter "input" must be an array'],
-    ['a customId over 255 characters', { input: { input: 'x' }, type: 'core:text2text', appId: 'a', customId: 'c'.repeat(256) }, 400, 'Parameter "customId" must be at most 255 characters'],
+    [
+      'a customId over 255 characters',
+      { input: { input: 'x' }, type: 'core:text2text', appId: 'a', customId: 'c'.repeat(256) },
+      400,
+      'Parameter "customId" must be at most 255 characters',
+    ],
   ];
   for (const [what, body, status, message] of bad) {
     it(`answers ${status} with a message for ${what}, on v2 and v1`, async () => {

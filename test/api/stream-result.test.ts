@@ -29,7 +29,15 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/tasks_provider/{taskId}/stream-res
 
   const exApp = async (appId: string): Promise<HttpWorker> => {
     const secret = `${appId}-secret-0123456789`;
-    await s.app.store.exapps.createExApp({ appId, version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId,
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     return new HttpWorker(s.url, appId, secret);
   };
   const schedule = async (appId = 'streaming'): Promise<number> => {
@@ -89,7 +97,10 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/tasks_provider/{taskId}/stream-res
         const xml = await xmlTask(id, b);
         assert.equal(at(xml, 'output', 'output').text, 'HELLO');
         const listed = (await s.ocs('GET', `${b}/tasks/app/app-${base.slice(5, 7)}`, { auth: alice.auth })).json.ocs.data.tasks;
-        assert.deepEqual(listed.map((t: any) => t.output), [{ output: 'HELLO', extra: ['not', 'validated'] }]);
+        assert.deepEqual(
+          listed.map((t: any) => t.output),
+          [{ output: 'HELLO', extra: ['not', 'validated'] }],
+        );
       }
       assert.deepEqual(await partial(id), { output: 'HELLO', extra: ['not', 'validated'] });
 
@@ -141,7 +152,7 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/tasks_provider/{taskId}/stream-res
     });
   }
 
-  it('refuses another ExApp on a running task with lease_mismatch and keeps the real worker\'s output', async () => {
+  it("refuses another ExApp on a running task with lease_mismatch and keeps the real worker's output", async () => {
     const id = await schedule();
     await claim(id);
     assert.equal((await stream(worker, V2, id, { output: { output: 'mine' } })).status, 200);

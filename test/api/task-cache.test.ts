@@ -17,7 +17,10 @@ describe('TASKPROC_TASK_CACHE_ROWS', () => {
     assert.equal(buildConfig({}, {}).taskCacheRows, 10_000);
     assert.equal(buildConfig({}, { TASKPROC_TASK_CACHE_ROWS: '0' }).taskCacheRows, 0);
     assert.equal(buildConfig({ 'task-cache-rows': '50' }, { TASKPROC_TASK_CACHE_ROWS: '0' }).taskCacheRows, 50);
-    assert.throws(() => buildConfig({}, { TASKPROC_TASK_CACHE_ROWS: 'many' }), (error: unknown) => error instanceof ConfigError && /TASKPROC_TASK_CACHE_ROWS/.test(error.message));
+    assert.throws(
+      () => buildConfig({}, { TASKPROC_TASK_CACHE_ROWS: 'many' }),
+      (error: unknown) => error instanceof ConfigError && /TASKPROC_TASK_CACHE_ROWS/.test(error.message),
+    );
   });
 });
 

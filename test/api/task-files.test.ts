@@ -18,8 +18,7 @@ describe('file inputs and outputs of tasks', () => {
     assert.ok(res.status === 201 || res.status === 204, `PUT ${path}: ${res.status} ${await res.text()}`);
     return parseInt(res.headers.get('oc-fileid') ?? '', 10);
   };
-  const schedule = (user: TestUser, body: Record<string, unknown>) =>
-    s.ocs('POST', `${V2}/schedule`, { auth: user.auth, body: { appId: 'files', ...body } });
+  const schedule = (user: TestUser, body: Record<string, unknown>) => s.ocs('POST', `${V2}/schedule`, { auth: user.auth, body: { appId: 'files', ...body } });
 
   before(async () => {
     s = await startServer({ providers: [imageProvider(), transcriptProvider()] });
@@ -40,7 +39,7 @@ describe('file inputs and outputs of tasks', () => {
     assert.equal(done.output.output, 'memo.wav (audio/wav, 19 bytes): hello from the file');
   });
 
-  it('refuses another user\'s file with 401, a missing id and a folder with 400', async () => {
+  it("refuses another user's file with 401, a missing id and a folder with 400", async () => {
     const bobs = await put(bob, 'secret.wav', 'bob only');
     const r = await schedule(alice, { type: 'core:audio2text', input: { input: bobs } });
     assert.equal(r.status, 401);
@@ -81,7 +80,7 @@ describe('file inputs and outputs of tasks', () => {
     assert.equal(unrelated.status, 404, 'a file the task does not reference is not served through it');
   });
 
-  it('deletes output files with their task and keeps the user\'s own input files', async () => {
+  it("deletes output files with their task and keeps the user's own input files", async () => {
     const input = await put(alice, 'keep.wav', 'keep me');
     const t = await schedule(alice, { type: 'core:audio2text', input: { input } });
     await waitForStatus(s, alice, t.json.ocs.data.task.id, 'STATUS_SUCCESSFUL');

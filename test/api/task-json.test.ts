@@ -41,7 +41,10 @@ const frozen = (t: Task): Task => deepFreeze(structuredClone(t));
 describe('taskJson', () => {
   it('writes upstream keys in order, progress as a float and an empty map as []', () => {
     const json = phpJsonEncode(taskJson(task({ input: {}, progress: 1 })));
-    assert.match(json, /^\{"id":42,"type":"core:text2text","lastUpdated":1700000001,"status":"STATUS_RUNNING","userId":"alice","appId":"assistant","input":\[\],"output":null,"customId":"c\\\/1",/);
+    assert.match(
+      json,
+      /^\{"id":42,"type":"core:text2text","lastUpdated":1700000001,"status":"STATUS_RUNNING","userId":"alice","appId":"assistant","input":\[\],"output":null,"customId":"c\\\/1",/,
+    );
     assert.match(json, /"progress":1,"scheduledAt":1700000000,/);
     assert.doesNotMatch(json, /never shown/);
   });
@@ -65,7 +68,7 @@ describe('taskJson', () => {
     assert.match(phpJsonEncode(taskJson(before)), /"status":"STATUS_RUNNING"/);
   });
 
-  it('never lets a caller change a cached task\'s JSON', () => {
+  it("never lets a caller change a cached task's JSON", () => {
     const json = taskJson(frozen(task()));
     assert.throws(() => {
       (json as Record<string, unknown>).status = 'STATUS_FAILED';

@@ -24,9 +24,14 @@ describe('task routes: get, list, cancel, delete', () => {
   });
   after(() => s.close());
 
-  it('GET task/{id} returns the owner\'s task on v1 and v2, and POST works as the documentation page has it', async () => {
+  it("GET task/{id} returns the owner's task on v1 and v2, and POST works as the documentation page has it", async () => {
     const t = await schedule(alice, { customId: 'get-1' });
-    for (const [method, prefix] of [['GET', V2], ['GET', V1], ['POST', V2], ['POST', V1]] as const) {
+    for (const [method, prefix] of [
+      ['GET', V2],
+      ['GET', V1],
+      ['POST', V2],
+      ['POST', V1],
+    ] as const) {
       const r = await s.ocs(method, `${prefix}/task/${t.id}`, { auth: alice.auth });
       assert.equal(r.status, 200);
       assert.equal(r.json.ocs.data.task.id, t.id);
@@ -46,14 +51,20 @@ describe('task routes: get, list, cancel, delete', () => {
     }
   });
 
-  it('lists the caller\'s tasks filtered by taskType and customId, by id', async () => {
+  it("lists the caller's tasks filtered by taskType and customId, by id", async () => {
     const a = await schedule(alice, { customId: 'list' });
     const b = await schedule(alice, { customId: 'list', type: 'core:text2text:translate', input: { input: 'y', target_language: 'de' } });
     await schedule(bob, { customId: 'list' });
     const all = await s.ocs('GET', `${V2}/tasks?customId=list`, { auth: alice.auth });
-    assert.deepEqual(all.json.ocs.data.tasks.map((t: { id: number }) => t.id), [a.id, b.id]);
+    assert.deepEqual(
+      all.json.ocs.data.tasks.map((t: { id: number }) => t.id),
+      [a.id, b.id],
+    );
     const typed = await s.ocs('GET', `${V2}/tasks?customId=list&taskType=core:text2text:translate`, { auth: alice.auth });
-    assert.deepEqual(typed.json.ocs.data.tasks.map((t: { id: number }) => t.id), [b.id]);
+    assert.deepEqual(
+      typed.json.ocs.data.tasks.map((t: { id: number }) => t.id),
+      [b.id],
+    );
     const none = await s.ocs('GET', `${V1}/tasks?customId=nothing-here`, { auth: alice.auth });
     assert.deepEqual(none.json.ocs.data.tasks, []);
   });
@@ -63,9 +74,15 @@ describe('task routes: get, list, cancel, delete', () => {
     const b = await schedule(alice, { appId: 'byapp', customId: 'two' });
     await schedule(bob, { appId: 'byapp' });
     const r = await s.ocs('GET', `${V2}/tasks/app/byapp`, { auth: alice.auth });
-    assert.deepEqual(r.json.ocs.data.tasks.map((t: { id: number }) => t.id), [a.id, b.id]);
+    assert.deepEqual(
+      r.json.ocs.data.tasks.map((t: { id: number }) => t.id),
+      [a.id, b.id],
+    );
     const one = await s.ocs('GET', `${V2}/tasks/app/byapp?customId=two`, { auth: alice.auth });
-    assert.deepEqual(one.json.ocs.data.tasks.map((t: { id: number }) => t.id), [b.id]);
+    assert.deepEqual(
+      one.json.ocs.data.tasks.map((t: { id: number }) => t.id),
+      [b.id],
+    );
   });
 
   it('cancels through both paths; a final task comes back unchanged; another user gets 404 "Not found"', async () => {
@@ -85,7 +102,7 @@ describe('task routes: get, list, cancel, delete', () => {
     assert.equal(still.json.ocs.data.task.status, 'STATUS_SCHEDULED');
   });
 
-  it('deletes the owner\'s task; deleting another user\'s task answers 200 and leaves it', async () => {
+  it("deletes the owner's task; deleting another user's task answers 200 and leaves it", async () => {
     const a = await schedule(alice, {});
     const byBob = await s.ocs('DELETE', `${V2}/task/${a.id}`, { auth: bob.auth });
     assert.equal(byBob.status, 200);
@@ -97,20 +114,34 @@ describe('task routes: get, list, cancel, delete', () => {
     assert.equal((await s.ocs('GET', `${V2}/task/${a.id}`, { auth: alice.auth })).status, 404);
   });
 
-  it('GET tasktypes lists only types with a provider, with the provider\'s enums and defaults, in upstream key order', async () => {
+  it("GET tasktypes lists only types with a provider, with the provider's enums and defaults, in upstream key order", async () => {
     const r = await s.ocs('GET', `${V2}/tasktypes`, { auth: alice.auth });
     assert.equal(r.status, 200);
     const types = r.json.ocs.data.types;
     assert.deepEqual(Object.keys(types), ['core:text2text', 'core:text2text:translate']);
     const tr = types['core:text2text:translate'];
     assert.deepEqual(Object.keys(tr), [
-      'name', 'description', 'optionalInputShape', 'inputShapeEnumValues', 'inputShapeDefaults', 'inputShape',
-      'optionalInputShapeEnumValues', 'optionalInputShapeDefaults', 'outputShape', 'outputShapeEnumValues',
-      'optionalOutputShape', 'optionalOutputShapeEnumValues', 'isInternal',
+      'name',
+      'description',
+      'optionalInputShape',
+      'inputShapeEnumValues',
+      'inputShapeDefaults',
+      'inputShape',
+      'optionalInputShapeEnumValues',
+      'optionalInputShapeDefaults',
+      'outputShape',
+      'outputShapeEnumValues',
+      'optionalOutputShape',
+      'optionalOutputShapeEnumValues',
+      'isInternal',
     ]);
     assert.equal(tr.name, 'Translate');
     assert.equal(tr.isInternal, false);
-    assert.deepEqual(tr.inputShape.target_language, { name: 'Target language', description: 'The desired language to translate the origin text in', type: 'Enum' });
+    assert.deepEqual(tr.inputShape.target_language, {
+      name: 'Target language',
+      description: 'The desired language to translate the origin text in',
+      type: 'Enum',
+    });
     assert.deepEqual(tr.inputShapeDefaults, { origin_language: 'detect_language' });
     assert.deepEqual(tr.optionalOutputShape, {});
     assert.ok(r.text.includes('"optionalOutputShape":{}'), 'empty maps are written {}');

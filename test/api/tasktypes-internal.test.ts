@@ -13,9 +13,19 @@ import { at, child, parseXml } from '../helpers/xml.js';
 
 const CUSTOM = 'bots:shout';
 const KEY_ORDER = [
-  'name', 'description', 'optionalInputShape', 'inputShapeEnumValues', 'inputShapeDefaults', 'inputShape',
-  'optionalInputShapeEnumValues', 'optionalInputShapeDefaults', 'outputShape', 'outputShapeEnumValues',
-  'optionalOutputShape', 'optionalOutputShapeEnumValues', 'isInternal',
+  'name',
+  'description',
+  'optionalInputShape',
+  'inputShapeEnumValues',
+  'inputShapeDefaults',
+  'inputShape',
+  'optionalInputShapeEnumValues',
+  'optionalInputShapeDefaults',
+  'outputShape',
+  'outputShapeEnumValues',
+  'optionalOutputShape',
+  'optionalOutputShapeEnumValues',
+  'isInternal',
 ];
 /** What each listed type must say: upstream's internal ones true, the rest (a custom ExApp type too) false. */
 const EXPECTED: Record<string, boolean> = {
@@ -53,7 +63,15 @@ describe('isInternal in /tasktypes', () => {
     s = await startServer({ providers: [echoProvider(), ...coreTypes.map(listed)], config: { runnerConcurrency: 0 } });
     alice = await s.addUser('alice');
     const secret = 'bots-secret-0123456789';
-    await s.app.store.exapps.createExApp({ appId: 'bots', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId: 'bots',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     worker = new HttpWorker(s.url, 'bots', secret);
     const custom = {
       id: CUSTOM,
@@ -74,7 +92,7 @@ describe('isInternal in /tasktypes', () => {
     assert.deepEqual(Object.keys(types).sort(), Object.keys(EXPECTED).sort(), where);
     for (const [id, internal] of Object.entries(EXPECTED)) {
       assert.deepEqual(Object.keys(types[id] ?? {}), KEY_ORDER, `${where} ${id}: isInternal is the last key`);
-      assert.equal(types[id]?.['isInternal'], internal, `${where} ${id}`);
+      assert.equal(types[id]?.isInternal, internal, `${where} ${id}`);
     }
   };
 

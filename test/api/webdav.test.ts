@@ -86,7 +86,15 @@ async function startDav(): Promise<Dav> {
 
   const addUser = async (uid: string): Promise<DavUser> => {
     const password = `pw-${uid}-${randomToken(8)}`;
-    await ts.store.users.createUser({ id: uid, displayName: uid, passwordHash: await hashPassword(password), isAdmin: false, isGuest: false, enabled: true, createdAt: 0 });
+    await ts.store.users.createUser({
+      id: uid,
+      displayName: uid,
+      passwordHash: await hashPassword(password),
+      isAdmin: false,
+      isGuest: false,
+      enabled: true,
+      createdAt: 0,
+    });
     const appPassword = randomToken(72);
     await ts.store.users.createAppPassword({ userId: uid, tokenHash: tokenHash(appPassword), name: 'test', createdAt: 0 });
     return { uid, password, auth: basic(uid, appPassword), passwordAuth: basic(uid, password) };
@@ -113,7 +121,12 @@ interface Res {
   text: string;
 }
 
-async function dav(d: Dav, method: string, path: string, opts: { auth?: string | null; body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> } = {}): Promise<Res> {
+async function dav(
+  d: Dav,
+  method: string,
+  path: string,
+  opts: { auth?: string | null; body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> } = {},
+): Promise<Res> {
   const headers: Record<string, string> = { ...opts.headers };
   const auth = opts.auth === undefined ? d.alice.auth : opts.auth;
   if (auth !== null) headers.authorization = auth;
@@ -127,11 +140,15 @@ async function dav(d: Dav, method: string, path: string, opts: { auth?: string |
  */
 function rawRequest(d: Dav, method: string, path: string, auth: string, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${d.url}/`, { method, path, headers: { authorization: auth, ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (s: string) => (text += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = httpRequest(
+      `${d.url}/`,
+      { method, path, headers: { authorization: auth, ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (s: string) => (text += s));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -239,7 +256,16 @@ describe('WebDAV /remote.php/dav/files', () => {
     });
 
     it('answers 507 when the upload would pass the quota', async () => {
-      const carol = await d.ts.store.users.createUser({ id: 'carol', displayName: 'c', passwordHash: null, isAdmin: false, isGuest: false, enabled: true, createdAt: 0, quotaBytes: 10 });
+      const carol = await d.ts.store.users.createUser({
+        id: 'carol',
+        displayName: 'c',
+        passwordHash: null,
+        isAdmin: false,
+        isGuest: false,
+        enabled: true,
+        createdAt: 0,
+        quotaBytes: 10,
+      });
       const token = randomToken(72);
       await d.ts.store.users.createAppPassword({ userId: carol.id, tokenHash: tokenHash(token), name: 't', createdAt: 0 });
       const auth = basic('carol', token);
@@ -496,7 +522,10 @@ describe('WebDAV /remote.php/dav/files', () => {
         assertSabre(res, 400, 'Sabre\\DAV\\Exception\\BadRequest');
       }
       assert.deepEqual(await diskFiles(d.ts.dir), beforeDisk);
-      assert.deepEqual((await d.files.list('alice', '')).map((f) => f.name), beforeRoot);
+      assert.deepEqual(
+        (await d.files.list('alice', '')).map((f) => f.name),
+        beforeRoot,
+      );
       assert.deepEqual(await d.files.list('bob', ''), []);
     });
 
@@ -562,7 +591,10 @@ describe('WebDAV as the app mounts it', () => {
     const missing = await server.ocs('GET', '/ocs/v2.php/no/such/route');
     assert.equal(missing.status, 404);
     assert.ok(missing.json.ocs);
-    const tooLarge = await server.ocs('POST', '/ocs/v2.php/taskprocessing/schedule', { auth: server.admin.auth, body: { input: { input: 'x'.repeat(2048) }, type: 'core:text2text', appId: 'test' } });
+    const tooLarge = await server.ocs('POST', '/ocs/v2.php/taskprocessing/schedule', {
+      auth: server.admin.auth,
+      body: { input: { input: 'x'.repeat(2048) }, type: 'core:text2text', appId: 'test' },
+    });
     assert.equal(tooLarge.status, 413);
     assert.ok(tooLarge.json.ocs);
   });

@@ -56,7 +56,6 @@ async function startReceiver() {
   };
 }
 
-
 describe('webhooks when tasks end', () => {
   let s: TestServer;
   let alice: TestUser;
@@ -64,7 +63,10 @@ describe('webhooks when tasks end', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
   const schedule = async (webhookUri: string, webhookMethod: string): Promise<number> => {
-    const r = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { type: TYPE, appId: 'hooks', input: { input: 'x' }, webhookUri, webhookMethod } });
+    const r = await s.ocs('POST', `${V2}/schedule`, {
+      auth: alice.auth,
+      body: { type: TYPE, appId: 'hooks', input: { input: 'x' }, webhookUri, webhookMethod },
+    });
     assert.equal(r.status, 200, r.text);
     return r.json.ocs.data.task.id;
   };
@@ -167,7 +169,7 @@ describe('webhooks when tasks end', () => {
     await s.app.webhooks.idle();
   });
 
-  it('calls an ExApp through AppAPI with its address and headers, as the task\'s user', async () => {
+  it("calls an ExApp through AppAPI with its address and headers, as the task's user", async () => {
     const id = await schedule('/callback/done', 'AppAPI:hooked:POST');
     await finish(id, 'via appapi');
     await until('the AppAPI webhook', () => receiver.calls('/exapp/callback/done').length === 1);

@@ -22,7 +22,15 @@ describe('16 HTTP workers on one task type', () => {
     await s.app.settings.set('rateLimitEnabled', false);
     users = [await s.addUser('u1'), await s.addUser('u2'), await s.addUser('u3'), await s.addUser('u4')];
     const secret = 'loadtest-secret-0123456789';
-    await s.app.store.exapps.createExApp({ appId: 'loadtest', version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId: 'loadtest',
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     for (let i = 0; i < WORKERS; i++) workers.push(new HttpWorker(s.url, 'loadtest', secret));
     const r = await workers[0]?.register(providerPayload({ id: PROVIDER, task_type: TYPE }), {
       id: TYPE,
@@ -83,7 +91,11 @@ describe('16 HTTP workers on one task type', () => {
         while (n < TASKS) {
           const k = n++;
           const user = users[k % users.length] as TestUser;
-          const r = await s.ocs('POST', `${V2}/schedule`, { auth: user.auth, body: { type: TYPE, appId: 'load', customId: `c${k}`, input: { input: `task-${k}` } }, spec: false });
+          const r = await s.ocs('POST', `${V2}/schedule`, {
+            auth: user.auth,
+            body: { type: TYPE, appId: 'load', customId: `c${k}`, input: { input: `task-${k}` } },
+            spec: false,
+          });
           assert.equal(r.status, 200, r.text);
           scheduled.push(r.json.ocs.data.task.id);
         }
@@ -94,8 +106,12 @@ describe('16 HTTP workers on one task type', () => {
 
     const all = claimedBy.flat();
     assert.equal(all.length, TASKS, 'as many claims as tasks');
-    assert.equal(new Set(all).size, TASKS, 'no task claimed twice: the workers\' sets are disjoint');
-    assert.deepEqual([...all].sort((a, b) => a - b), [...scheduled].sort((a, b) => a - b), 'every scheduled task was claimed');
+    assert.equal(new Set(all).size, TASKS, "no task claimed twice: the workers' sets are disjoint");
+    assert.deepEqual(
+      [...all].sort((a, b) => a - b),
+      [...scheduled].sort((a, b) => a - b),
+      'every scheduled task was claimed',
+    );
     assert.ok(claimedBy.filter((ids) => ids.length > 0).length > 1, 'the work was shared');
 
     for (const user of users) {

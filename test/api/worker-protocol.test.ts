@@ -28,11 +28,18 @@ const PROVIDER_PAYLOAD = providerPayload({
 async function exAppWorker(s: TestServer, appId: string, opts: { userId?: string } = {}): Promise<HttpWorker> {
   const secret = `${appId}-secret-0123456789`;
   if (!(await s.app.store.exapps.getExApp(appId))) {
-    await s.app.store.exapps.createExApp({ appId, version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await s.app.store.exapps.createExApp({
+      appId,
+      version: '1.0.0',
+      secretHash: secretHash(secret),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
   }
   return new HttpWorker(s.url, appId, secret, opts);
 }
-
 
 describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
   let s: TestServer;
@@ -174,11 +181,17 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     for (let i = 0; i < 5; i++) ids.push(await schedule({ input: `t${i}` }));
     const first = await worker.nextBatch([PROVIDER], [TYPE], 3);
     assert.equal(first.status, 200, first.text);
-    assert.deepEqual(first.json.ocs.data.tasks.map((e: any) => e.task.id), ids.slice(0, 3));
+    assert.deepEqual(
+      first.json.ocs.data.tasks.map((e: any) => e.task.id),
+      ids.slice(0, 3),
+    );
     assert.equal(first.json.ocs.data.tasks[0].provider, PROVIDER);
     assert.equal(first.json.ocs.data.has_more, true);
     const second = await worker.nextBatch([PROVIDER], [TYPE], 3);
-    assert.deepEqual(second.json.ocs.data.tasks.map((e: any) => e.task.id), ids.slice(3));
+    assert.deepEqual(
+      second.json.ocs.data.tasks.map((e: any) => e.task.id),
+      ids.slice(3),
+    );
     assert.equal(second.json.ocs.data.has_more, false);
     const empty = await worker.nextBatch([PROVIDER], [TYPE], 3);
     assert.deepEqual(empty.json.ocs.data, { tasks: [], has_more: false });
@@ -198,13 +211,19 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     const r = await worker.nextBatch([PROVIDER], [TYPE], 7);
     assert.equal(r.status, 200);
     assert.ok(r.bytes.length < 50 * 1024 * 1024 + 1024, `${r.bytes.length} bytes`);
-    assert.deepEqual(r.json.ocs.data.tasks.map((e: any) => e.task.id), ids.slice(0, 6));
+    assert.deepEqual(
+      r.json.ocs.data.tasks.map((e: any) => e.task.id),
+      ids.slice(0, 6),
+    );
     assert.equal(r.json.ocs.data.has_more, true);
     const handedBack = await s.app.store.tasks.getTask(ids[6] as number);
     assert.equal(handedBack?.status, 1);
     assert.equal(handedBack?.attempts, 0, 'a claim the worker never saw does not count as an attempt');
     const rest = await worker.nextBatch([PROVIDER], [TYPE], 7);
-    assert.deepEqual(rest.json.ocs.data.tasks.map((e: any) => e.task.id), [ids[6]]);
+    assert.deepEqual(
+      rest.json.ocs.data.tasks.map((e: any) => e.task.id),
+      [ids[6]],
+    );
     // Deleted rather than finished: every answer about these tasks carries their 7.5 MiB again.
     for (const id of ids) assert.equal((await s.ocs('DELETE', `${V2}/task/${id}`, { auth: alice.auth })).status, 200);
   });
@@ -217,7 +236,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     assert.equal((await worker.result(id, { output: 'X' })).status, 200);
   });
 
-  it('matches nothing, without an error, for unknown providers or types and for another ExApp\'s provider', async () => {
+  it("matches nothing, without an error, for unknown providers or types and for another ExApp's provider", async () => {
     const id = await schedule();
     assert.equal((await worker.next(['nope'], [TYPE])).status, 204);
     assert.equal((await worker.next([PROVIDER], ['no:such:type'])).status, 204);
@@ -300,7 +319,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     });
   }
 
-  it('fails the task on a result naming a file not uploaded for that task (another task\'s, a user\'s, none), answering 200', async () => {
+  it("fails the task on a result naming a file not uploaded for that task (another task's, a user's, none), answering 200", async () => {
     const a = await schedule();
     await claim();
     const foreign = (await worker.upload(a, Buffer.from('for a'))).json.ocs.data.fileId;
@@ -313,7 +332,10 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
       assert.equal(r.json.ocs.data.task.status, 'STATUS_FAILED');
       assert.equal((await userTask(b)).status, 'STATUS_FAILED');
       // Upstream's validateFileId throws a ValidationException: the validation text, not "could not be found".
-      assert.match((await s.app.store.tasks.getTask(b))?.errorMessage ?? '', new RegExp(`doesn't pass validation.*file ${fileId} was not uploaded for task ${b}`));
+      assert.match(
+        (await s.app.store.tasks.getTask(b))?.errorMessage ?? '',
+        new RegExp(`doesn't pass validation.*file ${fileId} was not uploaded for task ${b}`),
+      );
     }
     assert.equal((await worker.result(a, { output: 'X', file: foreign })).status, 200);
   });
@@ -394,7 +416,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     assert.equal((await worker.result(id, { output: 'X' })).status, 200);
   });
 
-  it('stream-result keeps the latest intermediate output, shown to the task\'s owner only', async () => {
+  it("stream-result keeps the latest intermediate output, shown to the task's owner only", async () => {
     const id = await schedule();
     const partial = (user: TestUser) => s.ocs('GET', `/ocs/v2.php/apps/taskproc/api/v1/tasks/${id}/partial`, { auth: user.auth });
     assert.deepEqual((await partial(alice)).json.ocs.data, { taskId: id, partialOutput: null });
@@ -408,7 +430,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     assert.equal((await worker.result(id, { output: 'HELLO WORLD' })).status, 200);
   });
 
-  it('serves the documentation page\'s forms: POST task/{id}/result and GET task/{id}/progress', async () => {
+  it("serves the documentation page's forms: POST task/{id}/result and GET task/{id}/progress", async () => {
     const id = await schedule();
     await claim();
     const progress = await worker.request('GET', `${V2}/task/${id}/progress?progress=0.4`);
@@ -419,7 +441,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
     assert.equal(result.json.ocs.data.task.status, 'STATUS_SUCCESSFUL');
   });
 
-  it('serves the OpenAPI document of taskproc\'s extensions', async () => {
+  it("serves the OpenAPI document of taskproc's extensions", async () => {
     const r = await fetch(`${s.url}/ocs/v2.php/apps/taskproc/api/v1/openapi`);
     assert.equal(r.status, 200);
     const doc = (await r.json()) as any;
@@ -429,7 +451,7 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
   });
 
   describe('ExApps as clients (tasks_consumer)', () => {
-    it('schedules, reads, cancels and deletes without a user; such tasks are no user\'s', async () => {
+    it("schedules, reads, cancels and deletes without a user; such tasks are no user's", async () => {
       const consumer = await exAppWorker(s, 'consumer');
       const types = await consumer.request('GET', `${V2}/tasks_consumer/tasktypes`);
       assert.ok(types.json.ocs.data.types[TYPE]);
@@ -444,7 +466,9 @@ describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {
       assert.equal((await consumer.request('DELETE', `${V2}/tasks_consumer/task/${task.id}`)).status, 200);
       assert.equal((await consumer.request('GET', `${V2}/tasks_consumer/task/${task.id}`)).status, 404);
 
-      const withFile = await consumer.request('POST', `${V2}/tasks_consumer/schedule`, { json: { type: TYPE, appId: 'bot', input: { input: 'hi', attachment: 1 } } });
+      const withFile = await consumer.request('POST', `${V2}/tasks_consumer/schedule`, {
+        json: { type: TYPE, appId: 'bot', input: { input: 'hi', attachment: 1 } },
+      });
       assert.equal(withFile.status, 401);
       assert.equal(withFile.json.ocs.data.message, 'Cannot schedule task with files referenced without user context');
       consumer.close();

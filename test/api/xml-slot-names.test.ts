@@ -170,7 +170,11 @@ describe('slot names that are not XML names', () => {
 
     it('schedules in XML with one answer, so a retrying client makes one task', async () => {
       const answers = await scheduleRetrying({ 'my input': 'hello', '@tone': 'friendly' });
-      assert.deepEqual(answers.map((a) => a.status), [200], answers.at(-1)?.text);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200],
+        answers.at(-1)?.text,
+      );
       const task = at(parseXml(answers[0]!.text), 'data', 'task');
       taskId = Number(child(task, 'id').text);
       assert.equal(at(task, 'input', 'my_x0020_input').text, 'hello');
@@ -179,7 +183,10 @@ describe('slot names that are not XML names', () => {
       assert.deepEqual(child(task, 'input').attributes, {});
 
       const list = at(await getXml(`${V2}/tasks?taskType=${encodeURIComponent(TYPE)}`), 'data', 'tasks');
-      assert.deepEqual(list.children.map((t) => child(t, 'id').text), [String(taskId)]);
+      assert.deepEqual(
+        list.children.map((t) => child(t, 'id').text),
+        [String(taskId)],
+      );
     });
 
     it("answers the owner's task and task list in XML once the worker's output has odd names too", async () => {
@@ -199,7 +206,11 @@ describe('slot names that are not XML names', () => {
 
     it('writes text XML cannot carry (NUL, a lone surrogate) as U+FFFD in XML, and JSON that strict decoders read', async () => {
       const answers = await scheduleRetrying({ 'my input': 'a\u0000b\ud800c' });
-      assert.deepEqual(answers.map((a) => a.status), [200], answers.at(-1)?.text);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200],
+        answers.at(-1)?.text,
+      );
       const id = Number(at(parseXml(answers[0]!.text), 'data', 'task', 'id').text);
 
       const xml = at(await getXml(`${V2}/task/${id}`), 'data', 'task', 'input', 'my_x0020_input');

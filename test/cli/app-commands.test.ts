@@ -129,17 +129,26 @@ describe('taskproc app:*', () => {
     failed(await cli(['app:register', 'x', '--secret-from-env']), 1, /^Error: --secret-from-env given, but TASKPROC_APP_SECRET is empty/);
     failed(await cli(['app:register', 'x', '--secret-from-env'], { TASKPROC_APP_SECRET: 'short' }), 1, /too short/);
     failed(await cli(['app:register', 'x', '--url', 'ftp://host']), 2, /--url: expected an http:\/\/ or https:\/\/ URL/);
-    assert.deepEqual((await listApps()).map((a) => a.appId), ['llm2', 'translate2']);
+    assert.deepEqual(
+      (await listApps()).map((a) => a.appId),
+      ['llm2', 'translate2'],
+    );
   });
 
   it('app:register and app:set-secret with a short TASKPROC_APP_SECRET say the minimum length, alone on stderr', async () => {
-    for (const args of [['app:register', 'shortsecret'], ['app:set-secret', 'llm2']]) {
+    for (const args of [
+      ['app:register', 'shortsecret'],
+      ['app:set-secret', 'llm2'],
+    ]) {
       const r = await cli([...args, '--secret-from-env'], { TASKPROC_APP_SECRET: 'a'.repeat(31) });
       assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
       assert.equal(r.stdout, '');
       assert.equal(r.stderr, 'Error: TASKPROC_APP_SECRET is too short (31 characters): an ExApp secret needs at least 32 characters\n');
     }
-    assert.equal((await listApps()).some((a) => a.appId === 'shortsecret'), false);
+    assert.equal(
+      (await listApps()).some((a) => a.appId === 'shortsecret'),
+      false,
+    );
     assert.equal((await withStore(async (s) => s.exapps.getExApp('llm2')))?.secretHash, secretHash(ENV_SECRET));
   });
 
@@ -189,7 +198,10 @@ describe('taskproc app:*', () => {
 
   it('app:unregister deletes the app and its providers; a second time exits 1', async () => {
     assert.equal(ok(await cli(['app:unregister', 'llm2'])).trim(), 'ExApp "llm2" unregistered, with its providers.');
-    assert.deepEqual((await listApps()).map((a) => a.appId), ['translate2']);
+    assert.deepEqual(
+      (await listApps()).map((a) => a.appId),
+      ['translate2'],
+    );
     assert.deepEqual(await withStore((s) => s.exapps.listProviders()), []);
     failed(await cli(['app:unregister', 'llm2']), 1, /^Error: ExApp "llm2" is not registered/);
   });

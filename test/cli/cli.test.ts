@@ -63,7 +63,10 @@ describe('taskproc help', () => {
   });
 
   it('prints the usage of one command for <cmd> --help and help <cmd>', async () => {
-    for (const args of [['user:add', '--help'], ['help', 'user:add']]) {
+    for (const args of [
+      ['user:add', '--help'],
+      ['help', 'user:add'],
+    ]) {
       const out = ok(await runCli(args));
       assert.match(out, /^Usage: taskproc user:add <uid> .*--password-from-env/m);
       assert.match(out, /--data-dir/);
@@ -110,7 +113,12 @@ describe('taskproc argument errors', () => {
   });
 
   it('exits 2 on an unknown option, an extra argument or a bad option value', async () => {
-    for (const args of [['user:list', '--frob'], ['user:delete', 'a', 'b'], ['user:list', '--output', 'xml'], ['task:list', '--limit', '0']]) {
+    for (const args of [
+      ['user:list', '--frob'],
+      ['user:delete', 'a', 'b'],
+      ['user:list', '--output', 'xml'],
+      ['task:list', '--limit', '0'],
+    ]) {
       const r = await cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^Error: /);
@@ -198,14 +206,20 @@ describe('taskproc user:*', () => {
       assert.equal(r.code, 1, uid);
       assert.match(r.stderr, /^Error: Invalid user id/, uid);
     }
-    assert.deepEqual((await listUsers()).map((u) => u.uid), ['alice', 'bob.b@example-1_x']);
+    assert.deepEqual(
+      (await listUsers()).map((u) => u.uid),
+      ['alice', 'bob.b@example-1_x'],
+    );
   });
 
   it('refuses --password-from-env when TASKPROC_PASS is empty', async () => {
     const r = await cli(['user:add', 'carol', '--password-from-env'], { TASKPROC_PASS: '' });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /TASKPROC_PASS is empty/);
-    assert.equal((await listUsers()).find((u) => u.uid === 'carol'), undefined);
+    assert.equal(
+      (await listUsers()).find((u) => u.uid === 'carol'),
+      undefined,
+    );
   });
 
   it('user:disable and user:enable show in the list', async () => {
@@ -223,7 +237,12 @@ describe('taskproc user:*', () => {
   });
 
   it('fails with exit code 1 on an unknown user', async () => {
-    for (const args of [['user:delete', 'nobody'], ['user:disable', 'nobody'], ['user:app-password', 'nobody'], ['user:app-password:list', 'nobody']]) {
+    for (const args of [
+      ['user:delete', 'nobody'],
+      ['user:disable', 'nobody'],
+      ['user:app-password', 'nobody'],
+      ['user:app-password:list', 'nobody'],
+    ]) {
       const r = await cli(args);
       assert.equal(r.code, 1, args.join(' '));
       assert.match(r.stderr, /^Error: User "nobody" does not exist/);
@@ -232,7 +251,10 @@ describe('taskproc user:*', () => {
 
   it('user:delete removes the user', async () => {
     assert.equal(ok(await cli(['user:delete', 'bob.b@example-1_x'])).trim(), 'User "bob.b@example-1_x" deleted.');
-    assert.deepEqual((await listUsers()).map((u) => u.uid), ['alice']);
+    assert.deepEqual(
+      (await listUsers()).map((u) => u.uid),
+      ['alice'],
+    );
   });
 });
 
@@ -241,7 +263,9 @@ describe('taskproc user:app-password*', () => {
   before(async () => void ok(await cli(['user:add', 'dave'])));
 
   it('prints a new 72-character token once, on the last line, and stores only its hash', async () => {
-    const lines = ok(await cli(['user:app-password', 'dave', '--name', 'laptop'])).trimEnd().split('\n');
+    const lines = ok(await cli(['user:app-password', 'dave', '--name', 'laptop']))
+      .trimEnd()
+      .split('\n');
     assert.equal(lines.length, 2);
     assert.match(lines[0] ?? '', /shown only this once/);
     const token = lines.at(-1) ?? '';
@@ -289,15 +313,20 @@ interface TaskTypeRow {
 
 describe('taskproc tasktype:*', () => {
   const { cli } = withDataDir();
-  const summaryType = async () =>
-    json<TaskTypeRow[]>(await cli(['tasktype:list', '--output', 'json'])).find((t) => t.id === 'core:text2text:summary');
+  const summaryType = async () => json<TaskTypeRow[]>(await cli(['tasktype:list', '--output', 'json'])).find((t) => t.id === 'core:text2text:summary');
 
   it('tasktype:list shows every core type with its providers', async () => {
     const rows = json<TaskTypeRow[]>(await cli(['tasktype:list', '--output', 'json']));
     assert.equal(rows.length, 29);
     assert.deepEqual(
       rows.find((t) => t.id === 'core:text2text:summary'),
-      { id: 'core:text2text:summary', name: 'Summarize', enabled: true, providers: ['taskproc:extractive:summary'], preferredProvider: 'taskproc:extractive:summary' },
+      {
+        id: 'core:text2text:summary',
+        name: 'Summarize',
+        enabled: true,
+        providers: ['taskproc:extractive:summary'],
+        preferredProvider: 'taskproc:extractive:summary',
+      },
     );
     assert.deepEqual(rows.find((t) => t.id === 'core:text2image')?.providers, []);
   });
@@ -331,7 +360,10 @@ describe('taskproc tasktype:*', () => {
   });
 
   it('fails on an unknown task type', async () => {
-    for (const args of [['tasktype:disable', 'core:nope'], ['tasktype:set-provider', 'core:nope', 'x']]) {
+    for (const args of [
+      ['tasktype:disable', 'core:nope'],
+      ['tasktype:set-provider', 'core:nope', 'x'],
+    ]) {
       const r = await cli(args);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /^Error: Unknown task type "core:nope"/);
@@ -366,7 +398,10 @@ describe('taskproc config:*', () => {
   });
 
   it('refuses an unknown key, listing the known ones', async () => {
-    for (const args of [['config:set', 'anonymous', 'true'], ['config:get', 'anonymous']]) {
+    for (const args of [
+      ['config:set', 'anonymous', 'true'],
+      ['config:get', 'anonymous'],
+    ]) {
       const r = await cli(args);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /^Error: Unknown setting "anonymous"/);
@@ -375,7 +410,12 @@ describe('taskproc config:*', () => {
   });
 
   it('refuses a value the setting does not accept', async () => {
-    for (const [key, value] of [['anonymous_access', 'maybe'], ['retention_seconds', '0'], ['retention_seconds', '1.5'], ['type_preferences', '{"core:text2text":"no"}']]) {
+    for (const [key, value] of [
+      ['anonymous_access', 'maybe'],
+      ['retention_seconds', '0'],
+      ['retention_seconds', '1.5'],
+      ['type_preferences', '{"core:text2text":"no"}'],
+    ]) {
       const r = await cli(['config:set', key as string, value as string]);
       assert.equal(r.code, 1, `${key} ${value}`);
       assert.match(r.stderr, new RegExp(`^Error: Invalid value for ${key}`));
@@ -391,7 +431,12 @@ describe('taskproc task:*', () => {
     ok(await cli(['user:add', 'erin']));
     const now = Math.floor(Date.now() / 1000);
     await withStore(dir(), async (s) => {
-      for (const [userId, lastUpdated] of [['erin', now - 400 * DAY], ['erin', now - 300 * DAY], [null, now - 400 * DAY], ['erin', now]] as const) {
+      for (const [userId, lastUpdated] of [
+        ['erin', now - 400 * DAY],
+        ['erin', now - 300 * DAY],
+        [null, now - 400 * DAY],
+        ['erin', now],
+      ] as const) {
         await s.tasks.createTask({
           type: 'core:text2text:summary',
           userId,
@@ -413,8 +458,14 @@ describe('taskproc task:*', () => {
 
   it('task:list filters by user, status and type, newest first', async () => {
     const all = json<{ id: number; userId: string | null; status: string }[]>(await cli(['task:list', '--output', 'json']));
-    assert.deepEqual(all.map((t) => t.id), [4, 3, 2, 1]);
-    assert.deepEqual(json<{ id: number }[]>(await cli(['task:list', '--user', 'erin', '--limit', '2', '--output', 'json'])).map((t) => t.id), [4, 2]);
+    assert.deepEqual(
+      all.map((t) => t.id),
+      [4, 3, 2, 1],
+    );
+    assert.deepEqual(
+      json<{ id: number }[]>(await cli(['task:list', '--user', 'erin', '--limit', '2', '--output', 'json'])).map((t) => t.id),
+      [4, 2],
+    );
     assert.deepEqual(json(await cli(['task:list', '--status', 'running', '--output', 'json'])), []);
     assert.equal(json<unknown[]>(await cli(['task:list', '--status', 'scheduled', '--type', 'core:text2text:summary', '--output', 'json'])).length, 4);
     assert.equal(all[0]?.status, 'STATUS_SCHEDULED');
@@ -425,7 +476,10 @@ describe('taskproc task:*', () => {
     ok(await cli(['config:set', 'retention_seconds', String(365 * DAY)]));
     assert.match(ok(await cli(['task:cleanup'])), /^Deleted 2 tasks /);
     const left = await withStore(dir(), async (s) => [await s.tasks.getTask(2), await s.tasks.getTask(4)]);
-    assert.deepEqual(left.map((t) => t?.status), [TASK_STATUS.SCHEDULED, TASK_STATUS.SCHEDULED]);
+    assert.deepEqual(
+      left.map((t) => t?.status),
+      [TASK_STATUS.SCHEDULED, TASK_STATUS.SCHEDULED],
+    );
     assert.match(ok(await cli(['task:cleanup'])), /^Deleted 0 tasks /);
   });
 });

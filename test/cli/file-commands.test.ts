@@ -65,9 +65,15 @@ describe('taskproc file:put, file:list, file:delete', () => {
   });
 
   it('file:put replaces an existing file, keeping its id', async () => {
-    const first = ok(await cli(['file:put', 'alice', local, '--remote-path', 'again.txt'])).trimEnd().split('\n').at(-1);
+    const first = ok(await cli(['file:put', 'alice', local, '--remote-path', 'again.txt']))
+      .trimEnd()
+      .split('\n')
+      .at(-1);
     writeFileSync(local, 'newer notes');
-    const second = ok(await cli(['file:put', 'alice', local, 'again.txt'])).trimEnd().split('\n').at(-1);
+    const second = ok(await cli(['file:put', 'alice', local, 'again.txt']))
+      .trimEnd()
+      .split('\n')
+      .at(-1);
     assert.equal(second, first);
     assert.equal((await contentsOf(dir, 'alice', 'again.txt'))?.text, 'newer notes');
   });

@@ -25,9 +25,9 @@ function refused(r: CliResult, where: RegExp, hint: RegExp): void {
   assert.match(r.stderr, /"taskproc migrate"/);
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe('taskproc admin commands without the server\'s SQLite database', () => {
+describe("taskproc admin commands without the server's SQLite database", () => {
   let dir = '';
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'taskproc-nodb-'));
@@ -37,7 +37,7 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
   it('run from another folder without TASKPROC_DATA_DIR: refused, naming ./data there, and nothing is created', async () => {
     for (const args of ADMIN_COMMANDS) {
       const r = await runCli(args, {}, { cwd: dir });
-      const where = new RegExp(`^Error: There is no taskproc database at ${escape(join(dir, 'data', 'taskproc.db'))}\\.$`, 'm');
+      const where = new RegExp(`^Error: There is no taskproc database at ${escapeRegExp(join(dir, 'data', 'taskproc.db'))}\\.$`, 'm');
       refused(r, where, /TASKPROC_DATA_DIR \(--data-dir\) or TASKPROC_DATABASE_URL/);
       assert.match(r.stderr, /from the folder the server was started in/);
     }
@@ -47,8 +47,8 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
   it('with a data directory that holds no database: refused, and the directory stays as it was', async () => {
     const missing = join(dir, 'not', 'there');
     const r = await runCli(['user:list', '--data-dir', missing]);
-    const where = new RegExp(`There is no taskproc database at ${escape(join(missing, 'taskproc.db'))}\\.`);
-    refused(r, where, new RegExp(`The data directory is ${escape(missing)}\\.`));
+    const where = new RegExp(`There is no taskproc database at ${escapeRegExp(join(missing, 'taskproc.db'))}\\.`);
+    refused(r, where, new RegExp(`The data directory is ${escapeRegExp(missing)}\\.`));
     refused(await runCli(['user:list'], { TASKPROC_DATA_DIR: missing }), where, /TASKPROC_DATA_DIR/);
     assert.deepEqual(readdirSync(dir), []);
   });
@@ -57,7 +57,7 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
     const file = join(dir, 'empty.db');
     writeFileSync(file, '');
     const r = await runCli(['user:list', '--database-url', `sqlite:${file}`]);
-    const where = new RegExp(`There is no taskproc database at ${escape(file)} \\(the file has no taskproc tables\\)`);
+    const where = new RegExp(`There is no taskproc database at ${escapeRegExp(file)} \\(the file has no taskproc tables\\)`);
     refused(r, where, /TASKPROC_DATABASE_URL \(--database-url\)/);
     assert.equal(statSync(file).size, 0);
     assert.deepEqual(readdirSync(dir).sort(), ['empty.db']);
@@ -73,11 +73,14 @@ describe('taskproc admin commands without the server\'s SQLite database', () => 
     assert.equal(added.code, 0, added.stderr);
     const listed = await runCli(['user:list', '--output', 'json'], {}, { cwd: dir });
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual((JSON.parse(listed.stdout) as { uid: string }[]).map((u) => u.uid), ['zoe']);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { uid: string }[]).map((u) => u.uid),
+      ['zoe'],
+    );
   });
 });
 
-describe('taskproc admin commands on a PostgreSQL schema without taskproc\'s tables', () => {
+describe("taskproc admin commands on a PostgreSQL schema without taskproc's tables", () => {
   let schema: TestSchema;
   before(async () => {
     schema = await createTestSchema();
@@ -94,7 +97,7 @@ describe('taskproc admin commands on a PostgreSQL schema without taskproc\'s tab
     url.password = 'not-shown';
     for (const args of ADMIN_COMMANDS) {
       const r = await runCli([...args, '--database-url', url.toString()]);
-      const database = `the PostgreSQL database "${escape(url.pathname.slice(1))}" at ${escape(url.host)}`;
+      const database = `the PostgreSQL database "${escapeRegExp(url.pathname.slice(1))}" at ${escapeRegExp(url.host)}`;
       const where = new RegExp(`^Error: There is no taskproc database in schema "${schema.name}" of ${database}\\.$`, 'm');
       refused(r, where, /TASKPROC_DATABASE_URL \(--database-url\), with its \?schema=/);
       assert.doesNotMatch(r.stderr, /not-shown/);
@@ -119,6 +122,9 @@ describe('taskproc admin commands on a PostgreSQL schema without taskproc\'s tab
     const added = await runCli(['user:add', 'zoe', '--database-url', schema.url]);
     assert.equal(added.code, 0, added.stderr);
     const listed = await runCli(['user:list', '--output', 'json', '--database-url', schema.url]);
-    assert.deepEqual((JSON.parse(listed.stdout) as { uid: string }[]).map((u) => u.uid), ['zoe']);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { uid: string }[]).map((u) => u.uid),
+      ['zoe'],
+    );
   });
 });

@@ -15,13 +15,38 @@ describe('taskproc tasktype:* with ExApp providers', () => {
     await ensureBuilt();
     const store = await openStore({ dataDir: dir, databaseUrl: null });
     await store.migrate();
-    await store.exapps.createExApp({ appId: 'llm2', version: '1.0.0', secretHash: secretHash('x'.repeat(40)), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 });
+    await store.exapps.createExApp({
+      appId: 'llm2',
+      version: '1.0.0',
+      secretHash: secretHash('x'.repeat(40)),
+      sealedSecret: null,
+      baseUrl: null,
+      enabled: true,
+      createdAt: 0,
+    });
     const provider = {
-      id: 'llm2:text2text', name: 'Local LLM', task_type: 'core:text2text', expected_runtime: 30,
-      optional_input_shape: [], optional_output_shape: [], input_shape_enum_values: {}, input_shape_defaults: {},
-      optional_input_shape_enum_values: {}, optional_input_shape_defaults: {}, output_shape_enum_values: {}, optional_output_shape_enum_values: {},
+      id: 'llm2:text2text',
+      name: 'Local LLM',
+      task_type: 'core:text2text',
+      expected_runtime: 30,
+      optional_input_shape: [],
+      optional_output_shape: [],
+      input_shape_enum_values: {},
+      input_shape_defaults: {},
+      optional_input_shape_enum_values: {},
+      optional_input_shape_defaults: {},
+      output_shape_enum_values: {},
+      optional_output_shape_enum_values: {},
     };
-    await store.exapps.upsertProvider({ appId: 'llm2', providerId: 'llm2:text2text', displayName: 'Local LLM', taskType: 'core:text2text', provider, customTaskType: null, registeredAt: 0 });
+    await store.exapps.upsertProvider({
+      appId: 'llm2',
+      providerId: 'llm2:text2text',
+      displayName: 'Local LLM',
+      taskType: 'core:text2text',
+      provider,
+      customTaskType: null,
+      registeredAt: 0,
+    });
     await store.close();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,20 +4,12 @@ import { DomainError } from '../../src/core/errors.js';
 import { providerInfo, type ProviderInfo } from '../../src/core/provider.js';
 import { SHAPE_TYPE, type Shape, type ShapeTypeName } from '../../src/core/shapes.js';
 import { CORE_TASK_TYPES, type TaskTypeDefinition } from '../../src/core/task-types.js';
-import {
-  OUTPUT_VALIDATION_FAILED,
-  fileIdsIn,
-  taskTypeJson,
-  validateInput,
-  validateOutput,
-} from '../../src/core/validation.js';
+import { OUTPUT_VALIDATION_FAILED, fileIdsIn, taskTypeJson, validateInput, validateOutput } from '../../src/core/validation.js';
 
 const TYPE_NAMES = Object.keys(SHAPE_TYPE) as ShapeTypeName[];
 
 function shapeOf(slots: Record<string, ShapeTypeName>): Shape {
-  return Object.fromEntries(
-    Object.entries(slots).map(([key, type]) => [key, { name: `${key} name`, description: `${key} description`, type }]),
-  );
+  return Object.fromEntries(Object.entries(slots).map(([key, type]) => [key, { name: `${key} name`, description: `${key} description`, type }]));
 }
 
 function typeWith(input: Record<string, ShapeTypeName>, output: Record<string, ShapeTypeName> = { output: 'Text' }) {
@@ -71,7 +63,10 @@ const INNER: Record<ShapeTypeName, string> = {
 
 // One accepted and several refused values per type; Enum slots get enum values "a" and "b".
 const CASES: Record<ShapeTypeName, { ok: unknown[]; bad: unknown[] }> = {
-  Number: { ok: [5, -1.5, 0, '5', '-5', '+5', '1e3', '.5', '1.', ' 5', '5 ', '\t\n5\r\n', '1E-3'], bad: ['', ' ', 'abc', '0x1A', '5a', '1e', '.', 'INF', 'NAN', true, false, [], {}, Infinity, NaN] },
+  Number: {
+    ok: [5, -1.5, 0, '5', '-5', '+5', '1e3', '.5', '1.', ' 5', '5 ', '\t\n5\r\n', '1E-3'],
+    bad: ['', ' ', 'abc', '0x1A', '5a', '1e', '.', 'INF', 'NAN', true, false, [], {}, Infinity, NaN],
+  },
   Text: { ok: ['', 'hi', '5'], bad: [5, true, [], {}, ['a']] },
   Image: { ok: [1, '42', 4.5], bad: ['x', true, [1], {}] },
   Audio: { ok: [1, '42'], bad: ['x', false, [1]] },
@@ -109,7 +104,7 @@ describe('validateInput: shape types', () => {
 
   it('keeps "5" a string in a Number slot', () => {
     const out = validateInput(typeWith({ n: 'Number' }), provider(), { n: '5' });
-    assert.equal(out['n'], '5');
+    assert.equal(out.n, '5');
   });
 
   it('refuses booleans for Number slots', () => {
@@ -117,12 +112,7 @@ describe('validateInput: shape types', () => {
   });
 
   it('validates slots in shape order and stops at the first failure', () => {
-    refuses(
-      typeWith({ a: 'Text', b: 'Number' }),
-      provider(),
-      { b: 'x', a: 1 },
-      'Failed to validate input key "a": Non-text item provided for Text slot',
-    );
+    refuses(typeWith({ a: 'Text', b: 'Number' }), provider(), { b: 'x', a: 1 }, 'Failed to validate input key "a": Non-text item provided for Text slot');
   });
 });
 
@@ -281,22 +271,12 @@ describe('validateInput: defaults', () => {
 
   it('refuses a default for a file slot', () => {
     const p = provider({ inputShapeDefaults: { input: 7 } });
-    refuses(
-      core('core:audio2text'),
-      p,
-      {},
-      'Provider tried to set a default value for a slot that is not text or number',
-    );
+    refuses(core('core:audio2text'), p, {}, 'Provider tried to set a default value for a slot that is not text or number');
   });
 
   it('refuses a default for a list slot', () => {
     const p = provider({ inputShapeDefaults: { history: 'x' } });
-    refuses(
-      core('core:text2text:chat'),
-      p,
-      { system_prompt: '', input: 'hi' },
-      'Provider tried to set a default value for a non-scalar slot',
-    );
+    refuses(core('core:text2text:chat'), p, { system_prompt: '', input: 'hi' }, 'Provider tried to set a default value for a non-scalar slot');
     refuses(
       typeWith({ files: 'ListOfFiles' }),
       provider({ inputShapeDefaults: { files: 1 } }),
@@ -411,8 +391,7 @@ describe('validateOutput', () => {
     assert.deepEqual(validateOutput(t, p, { label: 'b' }), { ok: true, output: { label: 'b' } });
     assert.deepEqual(validateOutput(t, p, { label: 'c' }), {
       ok: false,
-      error:
-        'Failed to validate output key "label": Wrong value given for Enum slot. Got "c", but expected one of the provided enum values: "a", "b"',
+      error: 'Failed to validate output key "label": Wrong value given for Enum slot. Got "c", but expected one of the provided enum values: "a", "b"',
     });
     const optional = provider({
       optionalOutputShape: shapeOf({ mood: 'Enum' }),
@@ -420,8 +399,7 @@ describe('validateOutput', () => {
     });
     assert.deepEqual(validateOutput(t, optional, { label: 'x', mood: 'z' }), {
       ok: false,
-      error:
-        'Failed to validate output key "mood": Wrong value given for Enum slot. Got "z", but expected one of the provided enum values: "a", "b"',
+      error: 'Failed to validate output key "mood": Wrong value given for Enum slot. Got "z", but expected one of the provided enum values: "a", "b"',
     });
   });
 
@@ -503,21 +481,21 @@ describe('taskTypeJson', () => {
     });
     const json = taskTypeJson(core('core:text2text:changetone'), p);
     assert.deepEqual(Object.keys(json), KEY_ORDER);
-    assert.deepEqual(json['optionalInputShape'], {
+    assert.deepEqual(json.optionalInputShape, {
       max_tokens: { name: 'max_tokens name', description: 'max_tokens description', type: 'Number' },
     });
-    assert.equal(JSON.stringify(json['inputShapeEnumValues']), '{"tone":[{"name":"Formal","value":"formal"}]}');
-    assert.deepEqual(json['inputShapeDefaults'], { tone: 'formal' });
-    assert.deepEqual(json['optionalInputShapeDefaults'], { max_tokens: 100 });
-    assert.deepEqual(Object.keys(json['optionalOutputShape'] as object), ['sources']);
+    assert.equal(JSON.stringify(json.inputShapeEnumValues), '{"tone":[{"name":"Formal","value":"formal"}]}');
+    assert.deepEqual(json.inputShapeDefaults, { tone: 'formal' });
+    assert.deepEqual(json.optionalInputShapeDefaults, { max_tokens: 100 });
+    assert.deepEqual(Object.keys(json.optionalOutputShape as object), ['sources']);
   });
 
-  it('ends with isInternal: true for upstream\'s internal types, false for the others and for custom ones', () => {
+  it("ends with isInternal: true for upstream's internal types, false for the others and for custom ones", () => {
     const json = taskTypeJson(core('core:text2text:chatwithtools'), provider());
     assert.deepEqual(Object.keys(json), KEY_ORDER);
-    assert.equal(json['isInternal'], true);
-    assert.equal(taskTypeJson(core('core:text2text'), provider())['isInternal'], false);
+    assert.equal(json.isInternal, true);
+    assert.equal(taskTypeJson(core('core:text2text'), provider()).isInternal, false);
     const { isInternal: _, ...custom } = { ...core('core:text2text:chatwithtools'), id: 'app:custom' };
-    assert.equal(taskTypeJson(custom, provider())['isInternal'], false);
+    assert.equal(taskTypeJson(custom, provider()).isInternal, false);
   });
 });

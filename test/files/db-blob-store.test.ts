@@ -126,7 +126,12 @@ for (const dialect of TEST_DIALECTS) {
       const data = randomBytes(5 * MiB + 123);
       const { storageKey } = await new DbBlobStore(s.store.blobs).write(pieces(data), { maxBytes: 8 * MiB });
       const fetched: number[] = [];
-      const counting = wrap(s.store.blobs, { getChunk: (key, seq) => (fetched.push(seq), s.store.blobs.getChunk(key, seq)) });
+      const counting = wrap(s.store.blobs, {
+        getChunk: (key, seq) => {
+          fetched.push(seq);
+          return s.store.blobs.getChunk(key, seq);
+        },
+      });
       const stream = new DbBlobStore(counting).read(storageKey);
 
       const parts: Buffer[] = [];

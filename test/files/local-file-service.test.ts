@@ -116,13 +116,21 @@ describe('LocalFileService', () => {
 
     it('streams large bodies in many chunks and hashes them whole', async (t) => {
       const { store, dir } = await setup(t);
-      const files = new LocalFileService({ files: store.files, users: store.users, blobs: new BlobStore(dir), clock: new ManualClock(), maxUpload: 64 * 1024 * 1024 });
+      const files = new LocalFileService({
+        files: store.files,
+        users: store.users,
+        blobs: new BlobStore(dir),
+        clock: new ManualClock(),
+        maxUpload: 64 * 1024 * 1024,
+      });
       const chunk = Buffer.alloc(64 * 1024, 7);
       const hash = createHash('sha256');
       for (let i = 0; i < 128; i++) hash.update(chunk);
-      const big = Readable.from((function* () {
-        for (let i = 0; i < 128; i++) yield chunk;
-      })());
+      const big = Readable.from(
+        (function* () {
+          for (let i = 0; i < 128; i++) yield chunk;
+        })(),
+      );
       const { file } = await files.put('alice', 'big.raw', big, {});
       assert.equal(file.size, 128 * chunk.length);
       assert.equal(file.sha256, hash.digest('hex'));
@@ -168,9 +176,11 @@ describe('LocalFileService', () => {
       assert.deepEqual(await disk(dir), { blobs: [], temps: [] });
 
       // An endless body: the upload is cut off at the limit, not read to the end.
-      const undeclared = Readable.from((function* () {
-        for (;;) yield Buffer.alloc(600);
-      })());
+      const undeclared = Readable.from(
+        (function* () {
+          for (;;) yield Buffer.alloc(600);
+        })(),
+      );
       await assert.rejects(files.put('alice', 'big', undeclared, {}), domainError('body_too_large'));
       // Left to the caller, who may still answer 413 on the same connection.
       assert.equal(undeclared.destroyed, false);
@@ -210,7 +220,10 @@ describe('LocalFileService', () => {
       assert.deepEqual(await disk(dir).then((d) => [d.blobs.length, d.temps.length]), [1, 0]);
       // A replace only needs room for the difference.
       assert.equal((await files.put('alice', 'a', body(Buffer.alloc(100)), { expectedSize: 100 })).file.size, 100);
-      await assert.rejects(files.put('alice', 'a', body(Buffer.alloc(101)), {}), domainError('insufficient_storage', 'Not enough free space: 101 bytes needed, 100 available'));
+      await assert.rejects(
+        files.put('alice', 'a', body(Buffer.alloc(101)), {}),
+        domainError('insufficient_storage', 'Not enough free space: 101 bytes needed, 100 available'),
+      );
       // Other users and task outputs are not counted.
       await files.put('bob', 'b', body(Buffer.alloc(500)), {});
       await files.storeTaskOutput({ id: 1, userId: 'alice' }, { data: Buffer.alloc(500) });
@@ -227,7 +240,10 @@ describe('LocalFileService', () => {
       const refused = outcomes.filter((o) => o.status === 'rejected');
       for (const o of refused) domainError('insufficient_storage', /^Not enough free space: 30 bytes needed, \d+ available$/)(o.reason);
       assert.equal(refused.length, 7);
-      assert.equal((await files.list('alice', '')).reduce((sum, f) => sum + f.size, 0), 90);
+      assert.equal(
+        (await files.list('alice', '')).reduce((sum, f) => sum + f.size, 0),
+        90,
+      );
       assert.deepEqual(await disk(dir).then((d) => [d.blobs.length, d.temps.length]), [3, 0]);
       // The 10 bytes left are there to take.
       assert.equal((await files.put('alice', 'last', body(Buffer.alloc(10)), {})).file.size, 10);
@@ -246,9 +262,18 @@ describe('LocalFileService', () => {
       await files.put('alice', 'docs/2026/b.txt', body('b'), {});
       await files.put('alice', 'docs/2026/a.txt', body('a'), {});
       await files.put('alice', 'docs/top.md', body('t'), {});
-      assert.deepEqual((await files.list('alice', 'docs/2026')).map((f) => f.path), ['docs/2026/a.txt', 'docs/2026/b.txt']);
-      assert.deepEqual((await files.list('alice', '/docs/')).map((f) => f.name), ['2026', 'top.md']);
-      assert.deepEqual((await files.list('alice', '')).map((f) => f.name), ['docs']);
+      assert.deepEqual(
+        (await files.list('alice', 'docs/2026')).map((f) => f.path),
+        ['docs/2026/a.txt', 'docs/2026/b.txt'],
+      );
+      assert.deepEqual(
+        (await files.list('alice', '/docs/')).map((f) => f.name),
+        ['2026', 'top.md'],
+      );
+      assert.deepEqual(
+        (await files.list('alice', '')).map((f) => f.name),
+        ['docs'],
+      );
       assert.deepEqual(await files.list('bob', ''), []);
       assert.equal((await files.stat('alice', 'docs/2026/a.txt'))?.size, 1);
       assert.equal(await files.stat('bob', 'docs'), undefined);

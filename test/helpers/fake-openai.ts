@@ -23,7 +23,14 @@ export type Step =
   /** A body of `bytes` bytes, its length declared or (chunked) not. */
   | { kind: 'huge'; bytes: number; declareLength: boolean }
   /** A chat answer: text and/or tool calls; streamed in pieces when asked to stream. */
-  | { kind: 'chat'; content?: string; toolCalls?: { id: string; name: string; arguments: string }[]; finishReason?: string; chunkDelayMs?: number; stallAfterChunks?: number }
+  | {
+      kind: 'chat';
+      content?: string;
+      toolCalls?: { id: string; name: string; arguments: string }[];
+      finishReason?: string;
+      chunkDelayMs?: number;
+      stallAfterChunks?: number;
+    }
   /** Image generation or editing answering these base64 strings instead of PNGs. */
   | { kind: 'images'; b64: string[] };
 
@@ -93,7 +100,17 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0] ?? '';
     const endpoint = ROUTES[`${req.method} ${path}`] ?? null;
-    const rec = { endpoint, method: req.method ?? '', path, headers: req.headers, json: undefined as any, fields: {}, file: null, files: [], aborted: false } as RecordedRequest & { endpoint: Endpoint | null };
+    const rec = {
+      endpoint,
+      method: req.method ?? '',
+      path,
+      headers: req.headers,
+      json: undefined as any,
+      fields: {},
+      file: null,
+      files: [],
+      aborted: false,
+    } as RecordedRequest & { endpoint: Endpoint | null };
     requests.push(rec);
     res.on('close', () => {
       if (!res.writableFinished) {
@@ -114,8 +131,8 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
       return json(res, 401, { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
     const step = queues.get(endpoint)?.shift();
-    const model = String(rec.json?.model ?? rec.fields['model'] ?? '');
-    if (endpoint === 'edits' && (rec.files.length === 0 || rec.fields['prompt'] === undefined)) {
+    const model = String(rec.json?.model ?? rec.fields.model ?? '');
+    if (endpoint === 'edits' && (rec.files.length === 0 || rec.fields.prompt === undefined)) {
       // As OpenAI answers an edit without an image or a prompt.
       return json(res, 400, { error: { message: 'Missing required parameter: image and prompt', type: 'invalid_request_error' } });
     }
@@ -126,7 +143,13 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
           return json(res, step.status, { error: { message: step.message ?? `Scripted failure ${step.status}`, type: 'server_error' } }, headers);
         }
         case 'unknown-model':
-          return json(res, 404, { error: { message: `The model \`${model}\` does not exist or you do not have access to it.`, type: 'invalid_request_error', code: 'model_not_found' } });
+          return json(res, 404, {
+            error: {
+              message: `The model \`${model}\` does not exist or you do not have access to it.`,
+              type: 'invalid_request_error',
+              code: 'model_not_found',
+            },
+          });
         case 'hang':
           return; // the socket stays open until the client gives up or the fake closes
         case 'raw':
@@ -176,7 +199,7 @@ export async function startFakeOpenAI(opts: { apiKey?: string; models?: string[]
     const finish = step.finishReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop');
     if (rec.json?.stream !== true) {
       const message: Record<string, unknown> = { role: 'assistant', content: content === '' && toolCalls.length > 0 ? null : content };
-      if (toolCalls.length > 0) message['tool_calls'] = toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+      if (toolCalls.length > 0) message.tool_calls = toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
       return json(res, 200, { id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message, finish_reason: finish }] });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

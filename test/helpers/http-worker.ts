@@ -119,8 +119,7 @@ export class HttpWorker {
       headers['content-type'] = `multipart/form-data; boundary=${boundary}`;
       body = Buffer.concat([
         Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="${o.file.field}"; filename="${o.file.filename}"\r\n` +
-            `Content-Type: ${o.file.mime}\r\n\r\n`,
+          `--${boundary}\r\nContent-Disposition: form-data; name="${o.file.field}"; filename="${o.file.filename}"\r\n` + `Content-Type: ${o.file.mime}\r\n\r\n`,
         ),
         o.file.data,
         Buffer.from(`\r\n--${boundary}--\r\n`),

@@ -93,7 +93,9 @@ export async function startNode(name: string, env: Record<string, string>, opts:
       for (const line of parts) lines.push(`[${name} ${stream}] ${line}`);
     };
   };
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   let running = true;
   void exited.then(() => (running = false));
   child.stdout?.setEncoding('utf8').on('data', collect('out'));

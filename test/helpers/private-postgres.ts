@@ -111,7 +111,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   removeLeftovers();
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   writeFileSync(join(dir, 'owner'), String(process.pid));
-  if (AS_ROOT) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim()), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim()));
+  if (AS_ROOT)
+    chownSync(
+      dir,
+      Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim()),
+      Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim()),
+    );
   const data = join(dir, 'data');
   const logFile = join(dir, 'log');
   let port = 0;

@@ -63,9 +63,7 @@ const schemas = new Map<string, TestSchema>();
  * database TASKPROC_TEST_DIALECT names: the SQLite file in the directory, or a fresh PostgreSQL
  * schema (files still go to the directory). `stop()` keeps both for a restart; `close()` removes both.
  */
-export async function startServer(
-  opts: Partial<Omit<AppOptions, 'config'>> & { config?: Partial<Config>; dir?: string } = {},
-): Promise<TestServer> {
+export async function startServer(opts: Partial<Omit<AppOptions, 'config'>> & { config?: Partial<Config>; dir?: string } = {}): Promise<TestServer> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'taskproc-test-')));
   let schema: TestSchema | undefined;
   if (TEST_DIALECT === 'postgres') {
@@ -139,7 +137,13 @@ export async function startServer(
     const text = await res.text();
     let json: any;
     if ((res.headers.get('content-type') ?? '').includes('json') && text !== '') json = JSON.parse(text);
-    if (r.spec !== false && res.status === 200 && json?.ocs && path.includes('/taskprocessing/') && (r.auth !== undefined || json.ocs.meta.statuscode !== 997)) {
+    if (
+      r.spec !== false &&
+      res.status === 200 &&
+      json?.ocs &&
+      path.includes('/taskprocessing/') &&
+      (r.auth !== undefined || json.ocs.meta.statuscode !== 997)
+    ) {
       if ([100, 200].includes(json.ocs.meta.statuscode)) assertMatchesSpec(method, path, 200, json);
     }
     return { status: res.status, headers: res.headers, text, json };

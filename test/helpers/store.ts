@@ -26,7 +26,10 @@ export const TEST_DIALECT: TestDialect = singleDialect(process.env.TASKPROC_TEST
 export const TEST_DATABASE_URL = process.env.TASKPROC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function parseDialects(key: string, raw: string): TestDialect[] {
-  const names = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const name of names) {
     if (name !== 'sqlite' && name !== 'postgres') throw new Error(`${key}: unknown dialect "${name}" (sqlite, postgres)`);
   }
@@ -54,7 +57,10 @@ export interface TestSchema {
  */
 export async function createTestSchema(): Promise<TestSchema> {
   const file = basename(process.argv[1] ?? 'test').replace(/\.test\.[cm]?[jt]s$/, '');
-  const slug = file.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 40);
+  const slug = file
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 40);
   const name = `t_${slug}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`create schema ${name}`);
   const url = new URL(TEST_DATABASE_URL);
@@ -100,7 +106,10 @@ export interface TestStore {
  * A store on its own new database: a temp SQLite file, or a fresh schema in the test PostgreSQL
  * database. Use as `const s = await createTestStore(dialect); t.after(s.cleanup)`.
  */
-export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts: { poolSize?: number; authCacheSeconds?: number; taskCacheRows?: number } = {}): Promise<TestStore> {
+export async function createTestStore(
+  dialect: TestDialect = TEST_DIALECT,
+  opts: { poolSize?: number; authCacheSeconds?: number; taskCacheRows?: number } = {},
+): Promise<TestStore> {
   const dir = await mkdtemp(join(tmpdir(), 'taskproc-test-'));
   const schema = dialect === 'postgres' ? await createTestSchema() : null;
   const file = schema === null ? join(dir, 'taskproc.db') : null;
@@ -108,7 +117,13 @@ export async function createTestStore(dialect: TestDialect = TEST_DIALECT, opts:
   const opened: Store[] = [];
   const handles: Kysely<Database>[] = [];
   const open = async (o: { poolSize?: number } = {}) => {
-    const store = await openStore({ dataDir: dir, databaseUrl, poolSize: o.poolSize ?? opts.poolSize, authCacheSeconds: opts.authCacheSeconds, taskCacheRows: opts.taskCacheRows ?? TEST_TASK_CACHE_ROWS });
+    const store = await openStore({
+      dataDir: dir,
+      databaseUrl,
+      poolSize: o.poolSize ?? opts.poolSize,
+      authCacheSeconds: opts.authCacheSeconds,
+      taskCacheRows: opts.taskCacheRows ?? TEST_TASK_CACHE_ROWS,
+    });
     opened.push(store);
     return store;
   };

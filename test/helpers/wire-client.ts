@@ -72,7 +72,10 @@ export class WireConnection {
     for (;;) {
       const parsed = this.take(opts.head ?? false);
       if (parsed) return parsed;
-      if (this.closed) throw new Error(`the connection closed before a whole answer (${this.error?.code ?? 'no error'}); got ${JSON.stringify(this.buffer.toString('latin1').slice(0, 300))}`);
+      if (this.closed)
+        throw new Error(
+          `the connection closed before a whole answer (${this.error?.code ?? 'no error'}); got ${JSON.stringify(this.buffer.toString('latin1').slice(0, 300))}`,
+        );
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }

@@ -342,7 +342,10 @@ describe('FallbackRateLimiter over a Redis that goes away and comes back', () =>
     for (let i = 0; i < 100; i++) {
       const probe = new Redis(port, '127.0.0.1', { ...REDIS_CLIENT_OPTIONS, retryStrategy: () => null });
       probe.on('error', () => {});
-      const up = await probe.connect().then(() => probe.ping(), () => null);
+      const up = await probe.connect().then(
+        () => probe.ping(),
+        () => null,
+      );
       probe.disconnect();
       if (up === 'PONG') return child;
       await delay(50);

@@ -19,11 +19,7 @@ function wavSamples(wav: Buffer): { samples: Int16Array; seconds: number; sample
   const h = parseWavHeader(wav);
   assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
   assert.equal(wav.toString('ascii', 8, 12), 'WAVE');
-  assert.deepEqual(
-    [h.format, h.channels, h.bitsPerSample, h.blockAlign, h.byteRate],
-    [1, 1, 16, 2, h.sampleRate * 2],
-    'PCM, mono, 16-bit',
-  );
+  assert.deepEqual([h.format, h.channels, h.bitsPerSample, h.blockAlign, h.byteRate], [1, 1, 16, 2, h.sampleRate * 2], 'PCM, mono, 16-bit');
   assert.equal(h.riffSize, wav.length - 8, 'RIFF size is the file length minus 8');
   assert.equal(h.dataOffset + h.dataBytes, wav.length, 'the data chunk runs to the end of the file');
   assert.equal(h.dataBytes % 2, 0);
@@ -62,7 +58,7 @@ function download(url: string, auth: string): Promise<{ status: number; headers:
 }
 
 function speechOf(output: Record<string, unknown>): Buffer {
-  const speech = output['speech'] as { data: Buffer; mime: string; name: string };
+  const speech = output.speech as { data: Buffer; mime: string; name: string };
   assert.equal(speech.mime, 'audio/wav');
   assert.equal(speech.name, 'speech.wav');
   return speech.data;
@@ -119,7 +115,10 @@ describe('espeakProvider', () => {
     const ctx = context();
     await espeakProvider().process({ input: 'One sentence here. Another one follows. And a third one ends it.' }, ctx);
     assert.equal(ctx.progress.length, 3);
-    assert.deepEqual([...ctx.progress].sort((a, b) => a - b), ctx.progress);
+    assert.deepEqual(
+      [...ctx.progress].sort((a, b) => a - b),
+      ctx.progress,
+    );
     assert.equal(ctx.progress.at(-1), 1);
   });
 

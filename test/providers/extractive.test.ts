@@ -18,11 +18,7 @@ describe('splitSentences', () => {
 
   it('does not split after e.g., i.e. or a period followed by a lower-case word', () => {
     const text = 'Fruit, e.g. Apples, is healthy, i.e. Good. It is sold at 5 p.m. daily. The U.S. economy grew.';
-    assert.deepEqual(splitSentences(text), [
-      'Fruit, e.g. Apples, is healthy, i.e. Good.',
-      'It is sold at 5 p.m. daily.',
-      'The U.S. economy grew.',
-    ]);
+    assert.deepEqual(splitSentences(text), ['Fruit, e.g. Apples, is healthy, i.e. Good.', 'It is sold at 5 p.m. daily.', 'The U.S. economy grew.']);
   });
 
   it('ends sentences at !, ?, runs of them and ellipses followed by a capital', () => {
@@ -36,11 +32,7 @@ describe('splitSentences', () => {
   });
 
   it('keeps closing quotes with their sentence and does not split inside a quoted clause', () => {
-    assert.deepEqual(splitSentences('He said "Stop." Then he left. “Really?” she asked.'), [
-      'He said "Stop."',
-      'Then he left.',
-      '“Really?” she asked.',
-    ]);
+    assert.deepEqual(splitSentences('He said "Stop." Then he left. “Really?” she asked.'), ['He said "Stop."', 'Then he left.', '“Really?” she asked.']);
   });
 
   it('handles German abbreviations, ordinal dates and quotes', () => {
@@ -61,24 +53,12 @@ describe('splitSentences', () => {
   });
 
   it('treats "no" as an abbreviation only before a number', () => {
-    assert.deepEqual(splitSentences('I said no. Then I left. See No. 5 for details.'), [
-      'I said no.',
-      'Then I left.',
-      'See No. 5 for details.',
-    ]);
+    assert.deepEqual(splitSentences('I said no. Then I left. See No. 5 for details.'), ['I said no.', 'Then I left.', 'See No. 5 for details.']);
   });
 
   it('joins wrapped lines and breaks at blank lines, headings and list items', () => {
     const text = '# Plan\nThe first line is\nwrapped here. Second one\n\nLast paragraph\n- item one\n- item two\n1. Step one';
-    assert.deepEqual(splitSentences(text), [
-      'Plan',
-      'The first line is wrapped here.',
-      'Second one',
-      'Last paragraph',
-      'item one',
-      'item two',
-      'Step one',
-    ]);
+    assert.deepEqual(splitSentences(text), ['Plan', 'The first line is wrapped here.', 'Second one', 'Last paragraph', 'item one', 'item two', 'Step one']);
   });
 
   it('joins the wrapped lines of a quoted reply', () => {
@@ -160,7 +140,10 @@ describe('rankSentences', () => {
   it('returns every index once', () => {
     const sentences = splitSentences(ENGLISH);
     const ranked = rankSentences(sentences, stopwordsFor('en'));
-    assert.deepEqual([...ranked].sort((a, b) => a - b), sentences.map((_, i) => i));
+    assert.deepEqual(
+      [...ranked].sort((a, b) => a - b),
+      sentences.map((_, i) => i),
+    );
   });
 
   it('breaks ties by position', () => {
@@ -183,7 +166,10 @@ describe('extractKeyphrases', () => {
     for (const phrase of phrases) {
       const words = lowerWords(phrase);
       assert.ok(words.length >= 1 && words.length <= 3, phrase);
-      assert.ok(words.every((w) => isContentWord(w, en)), phrase);
+      assert.ok(
+        words.every((w) => isContentWord(w, en)),
+        phrase,
+      );
       assert.ok(ENGLISH.includes(phrase), phrase);
     }
   });
@@ -191,7 +177,10 @@ describe('extractKeyphrases', () => {
   it('cuts a long run to its strongest three words instead of dropping it', () => {
     const sentences = ['Open source cloud storage server software.', 'Cloud storage matters.'];
     const phrases = extractKeyphrases(sentences, en, 5);
-    assert.ok(phrases.some((p) => /cloud storage/i.test(p)), phrases.join(' | '));
+    assert.ok(
+      phrases.some((p) => /cloud storage/i.test(p)),
+      phrases.join(' | '),
+    );
   });
 
   it('merges case variants, keeping the first occurrence', () => {

@@ -43,10 +43,7 @@ function isHeadOfSentence(headline: string, text: string): boolean {
   const head = headline.split(' ');
   return splitSentences(text).some((sentence) => {
     const words = sentence.split(' ');
-    return (
-      head.length <= words.length &&
-      head.every((w, i) => (i < head.length - 1 ? w === words[i] : bare(w) === bare(words[i] ?? '')))
-    );
+    return head.length <= words.length && head.every((w, i) => (i < head.length - 1 ? w === words[i] : bare(w) === bare(words[i] ?? '')));
   });
 }
 
@@ -136,7 +133,10 @@ describe('keyword topics', () => {
       const stopwords = stopwordsFor(detectLanguage(tokenize(text).map((t) => t.lower)));
       for (const topic of topics) {
         assert.ok(text.toLowerCase().includes(topic.toLowerCase()), topic);
-        assert.ok(tokenize(topic).every((t) => !stopwords.has(t.lower)), topic);
+        assert.ok(
+          tokenize(topic).every((t) => !stopwords.has(t.lower)),
+          topic,
+        );
       }
       assert.equal(new Set(topics.map((t) => t.toLowerCase())).size, topics.length);
     });

@@ -20,7 +20,14 @@ const TEXT_CASES: [string, Record<string, unknown>][] = [
   ['core:text2text:summary', { input: 'The council met on Monday. It approved the bridge. Work starts in spring.' }],
   ['core:text2text:formalization', { input: 'hey, send me the stuff' }],
   ['core:text2text:simplification', { input: 'The ordinance was promulgated forthwith.' }],
-  ['core:text2text:chat', { system_prompt: 'Be brief.', input: 'What is a bridge?', history: [JSON.stringify({ role: 'human', content: 'Hi' }), JSON.stringify({ role: 'assistant', content: 'Hello!' })] }],
+  [
+    'core:text2text:chat',
+    {
+      system_prompt: 'Be brief.',
+      input: 'What is a bridge?',
+      history: [JSON.stringify({ role: 'human', content: 'Hi' }), JSON.stringify({ role: 'assistant', content: 'Hello!' })],
+    },
+  ],
   ['core:text2text:translate', { input: 'Guten Morgen', target_language: 'en' }],
   ['core:text2text:reformulation', { input: 'The bridge opens in May.' }],
   ['core:text2text:improve', { input: 'bridge open may', instructions: 'Make it a full sentence' }],
@@ -57,7 +64,13 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
           media: {
             baseUrl,
             apiKey: KEY,
-            models: { 'core:text2image': 'img-model', 'core:audio2text': 'stt-model', 'core:text2speech': 'tts-model', 'core:image2image': 'edit-model', voice: 'nova' },
+            models: {
+              'core:text2image': 'img-model',
+              'core:audio2text': 'stt-model',
+              'core:text2speech': 'tts-model',
+              'core:image2image': 'edit-model',
+              voice: 'nova',
+            },
           },
         },
       }),
@@ -88,7 +101,11 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
   const run = async (type: string, input: Record<string, unknown>) => settled(await schedule(type, input));
   const download = (taskId: number, fileId: number) => fetch(`${s.url}${V2}/tasks/${taskId}/file/${fileId}`, { headers: { authorization: alice.auth } });
   const upload = async (name: string, body: Buffer, type: string) => {
-    const res = await fetch(`${s.url}/remote.php/dav/files/alice/${name}`, { method: 'PUT', headers: { authorization: alice.auth, 'content-type': type }, body: new Uint8Array(body) });
+    const res = await fetch(`${s.url}/remote.php/dav/files/alice/${name}`, {
+      method: 'PUT',
+      headers: { authorization: alice.auth, 'content-type': type },
+      body: new Uint8Array(body),
+    });
     assert.ok(res.status === 201 || res.status === 204, `PUT ${name}: ${res.status}`);
     // OC-FileId is Nextcloud's padded form ("00000012<instance>"); the number leads it.
     return parseInt(res.headers.get('oc-fileid') ?? '', 10);
@@ -97,7 +114,16 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
   it('lists every type the back ends serve in /tasktypes, with the enum values and defaults', async () => {
     const types = (await s.ocs('GET', `${V2}/tasktypes`, { auth: alice.auth })).json.ocs.data.types;
     for (const [type] of TEXT_CASES) assert.ok(types[type], type);
-    const more = ['core:text2text:chatwithtools', 'core:text2text:multimodal-chatwithtools', 'core:generateemoji', 'core:analyze-images', 'core:text2image', 'core:audio2text', 'core:text2speech', 'core:image2image'];
+    const more = [
+      'core:text2text:chatwithtools',
+      'core:text2text:multimodal-chatwithtools',
+      'core:generateemoji',
+      'core:analyze-images',
+      'core:text2image',
+      'core:audio2text',
+      'core:text2speech',
+      'core:image2image',
+    ];
     for (const type of more) assert.ok(types[type], type);
     // Served by the ExApp context_agent, as core:contextagent:interaction: no back end serves it.
     assert.equal(types['core:contextagent:multimodal-interaction'], undefined);
@@ -124,7 +150,9 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
 
   it('chat with tools returns the tool calls as a JSON string', async () => {
     fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_9', name: 'find_file', arguments: '{"name":"plan.pdf"}' }] });
-    const tools = JSON.stringify([{ type: 'function', function: { name: 'find_file', parameters: { type: 'object', properties: { name: { type: 'string' } } } } }]);
+    const tools = JSON.stringify([
+      { type: 'function', function: { name: 'find_file', parameters: { type: 'object', properties: { name: { type: 'string' } } } } },
+    ]);
     const task = await run('core:text2text:chatwithtools', { system_prompt: '', input: 'Find plan.pdf', history: [], tools, tool_message: '' });
     assert.equal(task.status, 'STATUS_SUCCESSFUL');
     assert.deepEqual(JSON.parse(task.output.tool_calls), [{ name: 'find_file', id: 'call_9', args: { name: 'plan.pdf' } }]);
@@ -176,16 +204,28 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
     const png = tinyPng(61);
     const id = await upload('whiteboard.png', png, 'image/png');
     fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_4', name: 'create_task', arguments: '{"title":"Buy milk"}' }] });
-    const tools = JSON.stringify([{ type: 'function', function: { name: 'create_task', parameters: { type: 'object', properties: { title: { type: 'string' } } } } }]);
+    const tools = JSON.stringify([
+      { type: 'function', function: { name: 'create_task', parameters: { type: 'object', properties: { title: { type: 'string' } } } } },
+    ]);
     const input = { system_prompt: '', input: 'Make tasks from this whiteboard', input_attachments: [id], history: [], tools, tool_message: '' };
     const task = await run('core:text2text:multimodal-chatwithtools', input);
     assert.equal(task.status, 'STATUS_SUCCESSFUL', task.userFacingErrorMessage);
-    assert.deepEqual(task.output, { output: '', output_attachments: [], tool_calls: JSON.stringify([{ name: 'create_task', id: 'call_4', args: { title: 'Buy milk' } }]) });
+    assert.deepEqual(task.output, {
+      output: '',
+      output_attachments: [],
+      tool_calls: JSON.stringify([{ name: 'create_task', id: 'call_4', args: { title: 'Buy milk' } }]),
+    });
     const req = fake.requestsTo('chat').at(-1);
     assert.equal(req?.json.model, 'vision-model');
     assert.deepEqual(req?.json.tools, JSON.parse(tools));
     assert.deepEqual(req?.json.messages, [
-      { role: 'user', content: [{ type: 'text', text: 'Make tasks from this whiteboard' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Make tasks from this whiteboard' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } },
+        ],
+      },
     ]);
 
     const pdf = await upload('minutes.pdf', Buffer.from('%PDF-1.7 minutes'), 'application/pdf');
@@ -206,16 +246,42 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), fakeEditedImage(2));
     const req = fake.requestsTo('edits').at(-1);
     assert.deepEqual(req?.fields, { model: 'edit-model', prompt: 'Put the sofa in the room', response_format: 'b64_json' });
-    assert.deepEqual(req?.files.map((f) => [f.field, f.name, f.bytes]), [['image[]', 'room.png', tinyPng(71)], ['image[]', 'sofa.png', tinyPng(72)]]);
+    assert.deepEqual(
+      req?.files.map((f) => [f.field, f.name, f.bytes]),
+      [
+        ['image[]', 'room.png', tinyPng(71)],
+        ['image[]', 'sofa.png', tinyPng(72)],
+      ],
+    );
   });
 
   it('fails tasks with a message for the user on back-end errors, and keeps serving', async () => {
     const cases: [string, Record<string, unknown>, () => void, string][] = [
-      ['core:text2text:summary', { input: 'x' }, () => fake.script('chat', { kind: 'status', status: 500, retryAfter: '0' }, { kind: 'status', status: 500, retryAfter: '0' }), USER_MESSAGES.failed],
-      ['core:text2text:summary', { input: 'x' }, () => fake.script('chat', { kind: 'raw', contentType: 'text/html', body: '<html><body>Proxy error</body></html>' }), USER_MESSAGES.invalidAnswer],
-      ['core:text2text:summary', { input: 'x' }, () => fake.script('chat', { kind: 'unknown-model' }), 'The AI model "text-model" is not available; please contact your administrator'],
+      [
+        'core:text2text:summary',
+        { input: 'x' },
+        () => fake.script('chat', { kind: 'status', status: 500, retryAfter: '0' }, { kind: 'status', status: 500, retryAfter: '0' }),
+        USER_MESSAGES.failed,
+      ],
+      [
+        'core:text2text:summary',
+        { input: 'x' },
+        () => fake.script('chat', { kind: 'raw', contentType: 'text/html', body: '<html><body>Proxy error</body></html>' }),
+        USER_MESSAGES.invalidAnswer,
+      ],
+      [
+        'core:text2text:summary',
+        { input: 'x' },
+        () => fake.script('chat', { kind: 'unknown-model' }),
+        'The AI model "text-model" is not available; please contact your administrator',
+      ],
       ['core:text2text:reformulation', { input: 'x' }, () => fake.script('chat', { kind: 'hang' }), 'The AI service did not answer within 0.5 seconds'],
-      ['core:text2image', { input: 'x', numberOfImages: 1 }, () => fake.script('images', { kind: 'images', b64: [Buffer.from('GIF? no').toString('base64')] }), USER_MESSAGES.invalidAnswer],
+      [
+        'core:text2image',
+        { input: 'x', numberOfImages: 1 },
+        () => fake.script('images', { kind: 'images', b64: [Buffer.from('GIF? no').toString('base64')] }),
+        USER_MESSAGES.invalidAnswer,
+      ],
       ['core:text2image', { input: 'x', numberOfImages: 13 }, () => undefined, 'Cannot generate more than 12 images'],
     ];
     for (const [type, input, script, message] of cases) {
@@ -239,7 +305,9 @@ describe('OpenAI-compatible back ends through the HTTP API', () => {
 
   it('hides the types of a back end that refuses the API key', async () => {
     const other = await startServer({
-      providers: builtinProviders(configWith({ openaiBaseUrl: `${fake.url}/v1`, openaiApiKey: 'sk-wrong', openaiModel: 'm', offlineProviders: false, logLevel: 'silent' })),
+      providers: builtinProviders(
+        configWith({ openaiBaseUrl: `${fake.url}/v1`, openaiApiKey: 'sk-wrong', openaiModel: 'm', offlineProviders: false, logLevel: 'silent' }),
+      ),
     });
     try {
       const bob = await other.addUser('bob');

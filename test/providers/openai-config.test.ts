@@ -56,10 +56,7 @@ describe('OpenAI-compatible back ends: configuration', () => {
 
   it('makes one back end named "openai" from TASKPROC_OPENAI_*, serving the text types of its model', () => {
     const providers = openaiProviders(configWith({ openaiBaseUrl: 'http://127.0.0.1:11434/v1/', openaiModel: 'llama3.1' }));
-    assert.deepEqual(
-      providers.map((p) => p.taskType).sort(),
-      [...TEXT_TYPES].sort(),
-    );
+    assert.deepEqual(providers.map((p) => p.taskType).sort(), [...TEXT_TYPES].sort());
     const summary = providers.find((p) => p.taskType === 'core:text2text:summary');
     assert.equal(summary?.id, 'openai:openai:core:text2text:summary');
     assert.equal(summary?.name, 'OpenAI-compatible (openai): Summarize');
@@ -126,7 +123,10 @@ describe('OpenAI-compatible back ends: configuration', () => {
     const names = loadBackends(configWith({ providersConfig: path, openaiBaseUrl: 'http://127.0.0.1:2/v1', openaiModel: 'm1' })).map((b) => b.name);
     assert.deepEqual(names, ['openai', 'other']);
     const clash = await file({ backends: { openai: { baseUrl: 'http://127.0.0.1:1/v1', models: { default: 'm2' } } } });
-    fails(configWith({ providersConfig: clash, openaiBaseUrl: 'http://127.0.0.1:2/v1', openaiModel: 'm1' }), /backends\.openai is also the back end configured by TASKPROC_OPENAI_BASE_URL/);
+    fails(
+      configWith({ providersConfig: clash, openaiBaseUrl: 'http://127.0.0.1:2/v1', openaiModel: 'm1' }),
+      /backends\.openai is also the back end configured by TASKPROC_OPENAI_BASE_URL/,
+    );
   });
 
   it('names the bad key of a broken config file', async () => {
@@ -147,9 +147,18 @@ describe('OpenAI-compatible back ends: configuration', () => {
     fails(await cfg({ backends: { a: { ...ok, imageSize: 'big' } } }), /backends\.a\.imageSize must look like "1024x1024"/);
     fails(await cfg({ backends: { a: { ...ok, models: {} } } }), /backends\.a\.models must be an object naming at least one model/);
     fails(await cfg({ backends: { a: { ...ok, models: { default: 3 } } } }), /backends\.a\.models\["default"\] must be a model name/);
-    fails(await cfg({ backends: { a: { ...ok, models: { 'core:text2text:sumary': 'm' } } } }), /backends\.a\.models\["core:text2text:sumary"\]: "core:text2text:sumary" is neither/);
-    fails(await cfg({ backends: { a: { ...ok, taskTypes: ['core:audio2audio:chat'] } } }), /backends\.a\.taskTypes\[0\] is "core:audio2audio:chat", not a task type an OpenAI-compatible back end can serve/);
-    fails(await cfg({ backends: { a: { ...ok, taskTypes: ['core:text2text', 'core:text2text'] } } }), /backends\.a\.taskTypes\[1\] lists "core:text2text" twice/);
+    fails(
+      await cfg({ backends: { a: { ...ok, models: { 'core:text2text:sumary': 'm' } } } }),
+      /backends\.a\.models\["core:text2text:sumary"\]: "core:text2text:sumary" is neither/,
+    );
+    fails(
+      await cfg({ backends: { a: { ...ok, taskTypes: ['core:audio2audio:chat'] } } }),
+      /backends\.a\.taskTypes\[0\] is "core:audio2audio:chat", not a task type an OpenAI-compatible back end can serve/,
+    );
+    fails(
+      await cfg({ backends: { a: { ...ok, taskTypes: ['core:text2text', 'core:text2text'] } } }),
+      /backends\.a\.taskTypes\[1\] lists "core:text2text" twice/,
+    );
     fails(
       await cfg({ backends: { a: { baseUrl: 'http://127.0.0.1:1/v1', models: { 'core:text2image': 'sdxl' }, taskTypes: ['core:text2text'] } } }),
       /lists "core:text2text" in taskTypes but names no model for it/,
@@ -169,7 +178,10 @@ describe('OpenAI-compatible back ends: configuration', () => {
     assert.ok(!textOnly.includes('core:text2text:multimodal-chatwithtools'), 'a text model does not get image attachments');
     assert.ok(!textOnly.includes('core:image2image'));
     const [named] = loadBackends(
-      configWith({ openaiBaseUrl: 'http://127.0.0.1:1/v1', openaiModel: 'llama3.1,core:text2text:multimodal-chatwithtools=llava,core:image2image=gpt-image-1' }),
+      configWith({
+        openaiBaseUrl: 'http://127.0.0.1:1/v1',
+        openaiModel: 'llama3.1,core:text2text:multimodal-chatwithtools=llava,core:image2image=gpt-image-1',
+      }),
     );
     assert.equal(named?.models['core:text2text:multimodal-chatwithtools'], 'llava');
     // In catalogue order: the multimodal chat right after chat with tools, image2image last.
@@ -181,7 +193,11 @@ describe('OpenAI-compatible back ends: configuration', () => {
       'core:image2image',
     ]);
     fails(
-      configWith({ providersConfig: await file({ backends: { a: { baseUrl: 'http://127.0.0.1:1/v1', models: { default: 'm' }, taskTypes: ['core:contextagent:multimodal-interaction'] } } }) }),
+      configWith({
+        providersConfig: await file({
+          backends: { a: { baseUrl: 'http://127.0.0.1:1/v1', models: { default: 'm' }, taskTypes: ['core:contextagent:multimodal-interaction'] } },
+        }),
+      }),
       /backends\.a\.taskTypes\[0\] is "core:contextagent:multimodal-interaction", not a task type an OpenAI-compatible back end can serve/,
     );
   });

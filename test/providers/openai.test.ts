@@ -72,7 +72,8 @@ async function rejectsWith(work: Promise<unknown>, technical: RegExp, userFacing
   return caught;
 }
 
-const lastMessages = (fake: FakeOpenAI) => fake.requestsTo('chat').at(-1)?.json.messages as { role: string; content: unknown; tool_calls?: unknown; tool_call_id?: string }[];
+const lastMessages = (fake: FakeOpenAI) =>
+  fake.requestsTo('chat').at(-1)?.json.messages as { role: string; content: unknown; tool_calls?: unknown; tool_call_id?: string }[];
 
 describe('OpenAI-compatible providers', () => {
   let fake: FakeOpenAI;
@@ -124,7 +125,11 @@ describe('OpenAI-compatible providers', () => {
       assert.equal(user?.role, 'user');
       assert.equal(user?.content, `Text to summarize:\n"""\n${text}\n"""`);
       assert.ok(progress.length >= 3, `progress was reported while streaming: ${progress}`);
-      assert.deepEqual([...progress].sort((a, b) => a - b), progress, 'progress only rises');
+      assert.deepEqual(
+        [...progress].sort((a, b) => a - b),
+        progress,
+        'progress only rises',
+      );
       assert.ok(progress.every((p) => p > 0 && p <= 0.95));
     });
 
@@ -149,19 +154,34 @@ describe('OpenAI-compatible providers', () => {
         ['core:text2text:formalization', { input: 'hey u' }, /formal/, /Text to formalize/],
         ['core:text2text:simplification', { input: 'Complex' }, /12-year-old/, /Text to simplify/],
         ['core:text2text:reformulation', { input: 'Say it' }, /different words/, /Text to reformulate/],
-        ['core:text2text:improve', { input: 'draft', instructions: 'Make it shorter' }, /following the user's instructions/, /^Instructions: Make it shorter\n\nText to improve/],
+        [
+          'core:text2text:improve',
+          { input: 'draft', instructions: 'Make it shorter' },
+          /following the user's instructions/,
+          /^Instructions: Make it shorter\n\nText to improve/,
+        ],
         ['core:text2text:changetone', { input: 'Pay now', tone: 'humorous' }, /in a humorous tone/, /Text to rewrite in a humorous tone/],
         ['core:text2text:proofread', { input: 'Teh cat' }, /"mistake" → "correction"/, /Text to proofread/],
         ['core:text2text:reformatparagraphs', { input: 'a b c' }, /Keep every word/, /Text to split into paragraphs/],
-        ['core:text2text:translate', { input: 'Hallo', origin_language: 'detect_language', target_language: 'fr' }, /Detect the language of the text and translate it into French/, /Text to translate into French/],
+        [
+          'core:text2text:translate',
+          { input: 'Hallo', origin_language: 'detect_language', target_language: 'fr' },
+          /Detect the language of the text and translate it into French/,
+          /Text to translate into French/,
+        ],
         ['core:text2text:translate', { input: 'Hallo', origin_language: 'de', target_language: 'en' }, /from German into English/, /Hallo/],
-        ['core:contextwrite', { style_input: 'Yo!', source_input: 'Meeting at 5' }, /style of the sample/, /Writing style sample:\n"""\nYo!\n"""\n\nSource material:\n"""\nMeeting at 5\n"""/],
+        [
+          'core:contextwrite',
+          { style_input: 'Yo!', source_input: 'Meeting at 5' },
+          /style of the sample/,
+          /Writing style sample:\n"""\nYo!\n"""\n\nSource material:\n"""\nMeeting at 5\n"""/,
+        ],
         ['core:generateemoji', { input: 'Birthday party' }, /exactly one emoji/, /Birthday party/],
       ];
       for (const [type, input, system, user] of cases) {
         fake.script('chat', { kind: 'chat', content: type === 'core:generateemoji' ? '🎉' : `result for ${type}` });
         const out = await h.get(type).process(input, ctx);
-        assert.equal(out['output'], type === 'core:generateemoji' ? '🎉' : `result for ${type}`, type);
+        assert.equal(out.output, type === 'core:generateemoji' ? '🎉' : `result for ${type}`, type);
         const [sys, usr] = lastMessages(fake);
         assert.match(String(sys?.content), system, type);
         assert.match(String(usr?.content), user, type);
@@ -174,17 +194,21 @@ describe('OpenAI-compatible providers', () => {
     it('declares enum values and defaults for translate and change tone, and max_tokens for every text type', async () => {
       const h = await harness();
       const translate = h.get('core:text2text:translate');
-      assert.equal(translate.inputShapeDefaults['origin_language'], 'detect_language');
-      assert.deepEqual(translate.inputShapeEnumValues['origin_language']?.[0], { name: 'Detect language', value: 'detect_language' });
-      assert.ok((translate.inputShapeEnumValues['target_language']?.length ?? 0) >= 20);
-      assert.ok(!translate.inputShapeEnumValues['target_language']?.some((l) => l.value === 'detect_language'));
+      assert.equal(translate.inputShapeDefaults.origin_language, 'detect_language');
+      assert.deepEqual(translate.inputShapeEnumValues.origin_language?.[0], { name: 'Detect language', value: 'detect_language' });
+      assert.ok((translate.inputShapeEnumValues.target_language?.length ?? 0) >= 20);
+      assert.ok(!translate.inputShapeEnumValues.target_language?.some((l) => l.value === 'detect_language'));
       const tone = h.get('core:text2text:changetone');
-      assert.deepEqual(
-        tone.inputShapeEnumValues['tone']?.map((t) => t.value).slice(0, 6),
-        ['friendly', 'formal', 'casual', 'professional', 'humorous', 'serious'],
-      );
-      assert.equal(tone.inputShapeDefaults['tone'], 'friendly');
-      assert.equal(h.get('core:text2text:summary').optionalInputShape['max_tokens']?.type, 'Number');
+      assert.deepEqual(tone.inputShapeEnumValues.tone?.map((t) => t.value).slice(0, 6), [
+        'friendly',
+        'formal',
+        'casual',
+        'professional',
+        'humorous',
+        'serious',
+      ]);
+      assert.equal(tone.inputShapeDefaults.tone, 'friendly');
+      assert.equal(h.get('core:text2text:summary').optionalInputShape.max_tokens?.type, 'Number');
       const { ctx } = context();
       await h.get('core:text2text').process({ input: 'Short', max_tokens: 50 }, ctx);
       assert.equal(fake.requestsTo('chat').at(-1)?.json.max_tokens, 50);
@@ -201,7 +225,7 @@ describe('OpenAI-compatible providers', () => {
       ];
       for (const [type, raw, tidy] of cases) {
         fake.script('chat', { kind: 'chat', content: raw });
-        assert.equal((await h.get(type).process({ input: 'Some text' }, ctx))['output'], tidy, type);
+        assert.equal((await h.get(type).process({ input: 'Some text' }, ctx)).output, tidy, type);
       }
     });
 
@@ -239,9 +263,16 @@ describe('OpenAI-compatible providers', () => {
     for (const stream of [true, false]) {
       it(`returns tool calls in Nextcloud's shape (${stream ? 'streamed in fragments' : 'not streamed'}), and hands tool results back`, async () => {
         const h = await harness({ stream });
-        const tools = JSON.stringify([{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]);
+        const tools = JSON.stringify([
+          {
+            type: 'function',
+            function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+          },
+        ]);
         fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] });
-        const first = await h.get('core:text2text:chatwithtools').process({ system_prompt: '', input: 'Weather in Paris?', history: [], tools, tool_message: '' }, context().ctx);
+        const first = await h
+          .get('core:text2text:chatwithtools')
+          .process({ system_prompt: '', input: 'Weather in Paris?', history: [], tools, tool_message: '' }, context().ctx);
         assert.deepEqual(first, { output: '', tool_calls: JSON.stringify([{ name: 'get_weather', id: 'call_1', args: { city: 'Paris' } }]) });
         assert.deepEqual(fake.requestsTo('chat').at(-1)?.json.tools, JSON.parse(tools));
 
@@ -251,14 +282,20 @@ describe('OpenAI-compatible providers', () => {
           JSON.stringify({ role: 'assistant', content: '', tool_calls: [{ name: 'get_weather', id: 'call_1', args: { city: 'Paris' } }] }),
         ];
         fake.script('chat', { kind: 'chat', content: 'Sunny, 21 °C.' });
-        const second = await h.get('core:text2text:chatwithtools').process(
-          { system_prompt: '', input: '', history, tools, tool_message: JSON.stringify([{ tool_call_id: 'call_1', content: { temp: 21 } }]) },
-          context().ctx,
-        );
+        const second = await h
+          .get('core:text2text:chatwithtools')
+          .process(
+            { system_prompt: '', input: '', history, tools, tool_message: JSON.stringify([{ tool_call_id: 'call_1', content: { temp: 21 } }]) },
+            context().ctx,
+          );
         assert.deepEqual(second, { output: 'Sunny, 21 °C.', tool_calls: '' });
         assert.deepEqual(lastMessages(fake), [
           { role: 'user', content: 'Weather in Paris?' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+          },
           { role: 'tool', tool_call_id: 'call_1', content: '{"temp":21}' },
         ]);
       });
@@ -275,7 +312,9 @@ describe('OpenAI-compatible providers', () => {
   });
 
   describe('multimodal chat with tools (core:text2text:multimodal-chatwithtools)', () => {
-    const TOOLS = JSON.stringify([{ type: 'function', function: { name: 'find_file', parameters: { type: 'object', properties: { name: { type: 'string' } } } } }]);
+    const TOOLS = JSON.stringify([
+      { type: 'function', function: { name: 'find_file', parameters: { type: 'object', properties: { name: { type: 'string' } } } } },
+    ]);
     const base = { system_prompt: 'Be brief.', history: [], tools: TOOLS, tool_message: '' };
 
     it('sends the image attachments as image parts after the text, with the tools, and returns tool calls and no attachments', async () => {
@@ -284,8 +323,14 @@ describe('OpenAI-compatible providers', () => {
       const gif = Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1');
       const { ctx } = context({ 31: { name: 'plan.png', mime: 'image/png', bytes: png }, 32: { name: 'anim', mime: 'application/octet-stream', bytes: gif } });
       fake.script('chat', { kind: 'chat', toolCalls: [{ id: 'call_7', name: 'find_file', arguments: '{"name":"plan.pdf"}' }] });
-      const out = await h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: 'Find the file shown here', input_attachments: [31, 32] }, ctx);
-      assert.deepEqual(out, { output: '', output_attachments: [], tool_calls: JSON.stringify([{ name: 'find_file', id: 'call_7', args: { name: 'plan.pdf' } }]) });
+      const out = await h
+        .get('core:text2text:multimodal-chatwithtools')
+        .process({ ...base, input: 'Find the file shown here', input_attachments: [31, 32] }, ctx);
+      assert.deepEqual(out, {
+        output: '',
+        output_attachments: [],
+        tool_calls: JSON.stringify([{ name: 'find_file', id: 'call_7', args: { name: 'plan.pdf' } }]),
+      });
       const req = fake.requestsTo('chat').at(-1);
       assert.equal(req?.json.model, 'vision-model');
       assert.deepEqual(req?.json.tools, JSON.parse(TOOLS));
@@ -304,12 +349,17 @@ describe('OpenAI-compatible providers', () => {
 
     it('without attachments sends the message as text, like chat with tools, and hands tool results back', async () => {
       const h = await harness();
-      const history = [JSON.stringify({ role: 'human', content: 'Find plan.pdf' }), JSON.stringify({ role: 'assistant', content: '', tool_calls: [{ name: 'find_file', id: 'call_7', args: {} }] })];
+      const history = [
+        JSON.stringify({ role: 'human', content: 'Find plan.pdf' }),
+        JSON.stringify({ role: 'assistant', content: '', tool_calls: [{ name: 'find_file', id: 'call_7', args: {} }] }),
+      ];
       fake.script('chat', { kind: 'chat', content: 'It is in /plans.' });
-      const out = await h.get('core:text2text:multimodal-chatwithtools').process(
-        { ...base, input: '', input_attachments: [], history, tool_message: JSON.stringify({ tool_call_id: 'call_7', content: '/plans/plan.pdf' }) },
-        context().ctx,
-      );
+      const out = await h
+        .get('core:text2text:multimodal-chatwithtools')
+        .process(
+          { ...base, input: '', input_attachments: [], history, tool_message: JSON.stringify({ tool_call_id: 'call_7', content: '/plans/plan.pdf' }) },
+          context().ctx,
+        );
       assert.deepEqual(out, { output: 'It is in /plans.', output_attachments: [], tool_calls: '' });
       assert.deepEqual(lastMessages(fake).slice(1), [
         { role: 'user', content: 'Find plan.pdf' },
@@ -319,7 +369,10 @@ describe('OpenAI-compatible providers', () => {
       // Images alone are a message too.
       const { ctx } = context({ 33: { name: 'p.png', mime: 'image/png', bytes: tinyPng(4) } });
       await h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: '', input_attachments: [33] }, ctx);
-      assert.deepEqual(lastMessages(fake).at(-1), { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${tinyPng(4).toString('base64')}` } }] });
+      assert.deepEqual(lastMessages(fake).at(-1), {
+        role: 'user',
+        content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${tinyPng(4).toString('base64')}` } }],
+      });
     });
 
     it('refuses an attachment that is not an image, and an empty turn, before calling the back end', async () => {
@@ -331,7 +384,11 @@ describe('OpenAI-compatible providers', () => {
         /Input file 34 \(application\/pdf\) is not a PNG, JPEG, WEBP or GIF image/,
         '"report.pdf" cannot be sent to the AI model: only PNG, JPEG, WEBP and GIF images can be attached',
       );
-      await rejectsWith(h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: ' ', input_attachments: [] }, context().ctx), /input\.input is empty/, 'The message is empty');
+      await rejectsWith(
+        h.get('core:text2text:multimodal-chatwithtools').process({ ...base, input: ' ', input_attachments: [] }, context().ctx),
+        /input\.input is empty/,
+        'The message is empty',
+      );
       assert.equal(fake.requestsTo('chat').length, before);
     });
   });
@@ -353,21 +410,42 @@ describe('OpenAI-compatible providers', () => {
       const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 9, 9]);
       const { ctx } = context({ 42: { name: 'a.png', mime: 'image/png', bytes: tinyPng(1) }, 43: { name: 'b.jpg', mime: 'image/jpeg', bytes: jpeg } });
       const out = await h.get('core:image2image').process({ input: [42, 43], prompt: 'Put both in one picture' }, ctx);
-      assert.deepEqual((out['output'] as { data: Buffer }).data, fakeEditedImage(2));
+      assert.deepEqual((out.output as { data: Buffer }).data, fakeEditedImage(2));
       const req = fake.requestsTo('edits').at(-1);
       assert.deepEqual(req?.fields, { model: 'gpt-image-1', prompt: 'Put both in one picture' });
-      assert.deepEqual(req?.files.map((f) => [f.field, f.name, f.mime, f.bytes]), [['image[]', 'a.png', 'image/png', tinyPng(1)], ['image[]', 'b.jpg', 'image/jpeg', jpeg]]);
+      assert.deepEqual(
+        req?.files.map((f) => [f.field, f.name, f.mime, f.bytes]),
+        [
+          ['image[]', 'a.png', 'image/png', tinyPng(1)],
+          ['image[]', 'b.jpg', 'image/jpeg', jpeg],
+        ],
+      );
     });
 
     it('refuses a non-image input and an empty prompt before calling the back end, and fails on an answer that is not an image', async () => {
       const h = await harness();
       const before = fake.requestsTo('edits').length;
-      const { ctx } = context({ 44: { name: 'notes.txt', mime: 'text/plain', bytes: Buffer.from('hello') }, 45: { name: 'ok.png', mime: 'image/png', bytes: tinyPng(2) } });
-      await rejectsWith(h.get('core:image2image').process({ input: [45, 44], prompt: 'Edit' }, ctx), /Input file 44 \(text\/plain\) is not a PNG/, '"notes.txt" is not an image that can be edited');
-      await rejectsWith(h.get('core:image2image').process({ input: [45], prompt: '  ' }, ctx), /input\.prompt is empty/, 'The prompt is empty: describe the changes you want');
+      const { ctx } = context({
+        44: { name: 'notes.txt', mime: 'text/plain', bytes: Buffer.from('hello') },
+        45: { name: 'ok.png', mime: 'image/png', bytes: tinyPng(2) },
+      });
+      await rejectsWith(
+        h.get('core:image2image').process({ input: [45, 44], prompt: 'Edit' }, ctx),
+        /Input file 44 \(text\/plain\) is not a PNG/,
+        '"notes.txt" is not an image that can be edited',
+      );
+      await rejectsWith(
+        h.get('core:image2image').process({ input: [45], prompt: '  ' }, ctx),
+        /input\.prompt is empty/,
+        'The prompt is empty: describe the changes you want',
+      );
       assert.equal(fake.requestsTo('edits').length, before);
       fake.script('edits', { kind: 'images', b64: [Buffer.from('<html>oops</html>').toString('base64')] });
-      await rejectsWith(h.get('core:image2image').process({ input: [45], prompt: 'Edit' }, ctx), /image 1 is not a PNG, JPEG, WEBP or GIF image/, USER_MESSAGES.invalidAnswer);
+      await rejectsWith(
+        h.get('core:image2image').process({ input: [45], prompt: 'Edit' }, ctx),
+        /image 1 is not a PNG, JPEG, WEBP or GIF image/,
+        USER_MESSAGES.invalidAnswer,
+      );
     });
   });
 
@@ -387,7 +465,11 @@ describe('OpenAI-compatible providers', () => {
       ]);
       assert.equal(fake.requestsTo('chat').at(-1)?.json.model, 'vision-model');
       const notImage = context({ 13: { name: 'notes.png', mime: 'image/png', bytes: Buffer.from('hello') } });
-      await rejectsWith(h.get('core:analyze-images').process({ images: [13], input: 'Q' }, notImage.ctx), /is not a PNG, JPEG, WEBP or GIF image/, '"notes.png" is not an image that can be analyzed');
+      await rejectsWith(
+        h.get('core:analyze-images').process({ images: [13], input: 'Q' }, notImage.ctx),
+        /is not a PNG, JPEG, WEBP or GIF image/,
+        '"notes.png" is not an image that can be analyzed',
+      );
     });
 
     it('text2image returns the decoded images as PNG output files, and defaults to one image', async () => {
@@ -396,13 +478,16 @@ describe('OpenAI-compatible providers', () => {
       assert.deepEqual(provider.inputShapeDefaults, { numberOfImages: 1 });
       const { ctx, progress } = context();
       const out = await provider.process({ input: 'two cats', numberOfImages: 3 }, ctx);
-      assert.deepEqual(out['images'], [0, 1, 2].map((i) => ({ data: tinyPng(i), mime: 'image/png', name: `image-${i + 1}.png` })));
+      assert.deepEqual(
+        out.images,
+        [0, 1, 2].map((i) => ({ data: tinyPng(i), mime: 'image/png', name: `image-${i + 1}.png` })),
+      );
       const req = fake.requestsTo('images').at(-1)?.json;
       assert.deepEqual(req, { model: 'img-model', prompt: 'two cats', n: 3, response_format: 'b64_json', size: '512x512' });
       assert.deepEqual(progress, [0.95]);
     });
 
-    it('text2image keeps upstream\'s bounds and their messages', async () => {
+    it("text2image keeps upstream's bounds and their messages", async () => {
       const h = await harness();
       const { ctx } = context();
       await rejectsWith(h.get('core:text2image').process({ input: 'cats', numberOfImages: 13 }, ctx), /numberOfImages is 13/, TOO_MANY_IMAGES);
@@ -416,21 +501,41 @@ describe('OpenAI-compatible providers', () => {
       const before = fake.requestsTo('images').length;
       fake.script('images', { kind: 'images', b64: [tinyPng(5).toString('base64')] });
       const out = await h.get('core:text2image').process({ input: 'cats', numberOfImages: 2 }, context().ctx);
-      assert.equal((out['images'] as unknown[]).length, 2);
-      assert.deepEqual(fake.requestsTo('images').slice(before).map((r) => r.json.n), [2, 1]);
+      assert.equal((out.images as unknown[]).length, 2);
+      assert.deepEqual(
+        fake
+          .requestsTo('images')
+          .slice(before)
+          .map((r) => r.json.n),
+        [2, 1],
+      );
 
       const dalle = await harness({ models: { 'core:text2image': 'dall-e-3' } });
       const start = fake.requestsTo('images').length;
       await dalle.get('core:text2image').process({ input: 'cats', numberOfImages: 2 }, context().ctx);
-      assert.deepEqual(fake.requestsTo('images').slice(start).map((r) => r.json.n), [1, 1]);
+      assert.deepEqual(
+        fake
+          .requestsTo('images')
+          .slice(start)
+          .map((r) => r.json.n),
+        [1, 1],
+      );
     });
 
     it('text2image fails clearly on bytes that are not an image and on a missing b64_json', async () => {
       const h = await harness();
       fake.script('images', { kind: 'images', b64: [Buffer.from('<html>error</html>').toString('base64')] });
-      await rejectsWith(h.get('core:text2image').process({ input: 'cats', numberOfImages: 1 }, context().ctx), /image 1 is not a PNG, JPEG, WEBP or GIF image/, USER_MESSAGES.invalidAnswer);
+      await rejectsWith(
+        h.get('core:text2image').process({ input: 'cats', numberOfImages: 1 }, context().ctx),
+        /image 1 is not a PNG, JPEG, WEBP or GIF image/,
+        USER_MESSAGES.invalidAnswer,
+      );
       fake.script('images', { kind: 'raw', contentType: 'application/json', body: JSON.stringify({ data: [{ url: 'http://example.invalid/x.png' }] }) });
-      await rejectsWith(h.get('core:text2image').process({ input: 'cats', numberOfImages: 1 }, context().ctx), /image 1 has no "b64_json" data/, USER_MESSAGES.invalidAnswer);
+      await rejectsWith(
+        h.get('core:text2image').process({ input: 'cats', numberOfImages: 1 }, context().ctx),
+        /image 1 has no "b64_json" data/,
+        USER_MESSAGES.invalidAnswer,
+      );
     });
 
     it('audio2text uploads the input file as multipart and returns the transcript', async () => {
@@ -440,7 +545,7 @@ describe('OpenAI-compatible providers', () => {
       const out = await h.get('core:audio2text').process({ input: 21 }, ctx);
       assert.deepEqual(out, { output: `transcript of memo.wav (${audio.length} bytes): RIFF-fake-wave-bytes` });
       const req = fake.requestsTo('transcriptions').at(-1);
-      assert.equal(req?.fields['model'], 'stt-model');
+      assert.equal(req?.fields.model, 'stt-model');
       assert.deepEqual(req?.file, { name: 'memo.wav', mime: 'audio/wav', bytes: audio });
     });
 
@@ -450,7 +555,11 @@ describe('OpenAI-compatible providers', () => {
       assert.deepEqual(out, { speech: { data: fakeSpeech('Hello there'), mime: 'audio/mpeg', name: 'speech.mp3' } });
       assert.deepEqual(fake.requestsTo('speech').at(-1)?.json, { model: 'tts-model', voice: 'nova', input: 'Hello there', response_format: 'mp3' });
       fake.script('speech', { kind: 'raw', contentType: 'audio/mpeg', body: '<!DOCTYPE html><html>Bad gateway</html>' });
-      await rejectsWith(h.get('core:text2speech').process({ input: 'Hello' }, context().ctx), /the answer is an HTML page, not audio/, USER_MESSAGES.invalidAnswer);
+      await rejectsWith(
+        h.get('core:text2speech').process({ input: 'Hello' }, context().ctx),
+        /the answer is an HTML page, not audio/,
+        USER_MESSAGES.invalidAnswer,
+      );
     });
   });
 
@@ -500,7 +609,11 @@ describe('OpenAI-compatible providers', () => {
       const before = fake.requestsTo('chat').length;
       fake.script('chat', { kind: 'status', status: 429, retryAfter: '3600' });
       const started = Date.now();
-      await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /HTTP 429 .*it asked to wait 3600 s, longer than taskproc waits/, USER_MESSAGES.busy);
+      await rejectsWith(
+        h.get('core:text2text').process({ input: 'x' }, context().ctx),
+        /HTTP 429 .*it asked to wait 3600 s, longer than taskproc waits/,
+        USER_MESSAGES.busy,
+      );
       assert.ok(Date.now() - started < 1000);
       assert.equal(fake.requestsTo('chat').length - before, 1);
     });
@@ -520,7 +633,11 @@ describe('OpenAI-compatible providers', () => {
       fake.script('chat', { kind: 'status', status: 500 });
       assert.deepEqual(await h.get('core:text2text').process({ input: 'again' }, context().ctx), { output: fakeReply('text-model', 'again') });
       fake.script('chat', { kind: 'status', status: 502, retryAfter: '0' }, { kind: 'status', status: 503, retryAfter: '0', message: 'overloaded' });
-      await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /HTTP 503 from back end "test" .* after 1 retry \(overloaded\)/, USER_MESSAGES.failed);
+      await rejectsWith(
+        h.get('core:text2text').process({ input: 'x' }, context().ctx),
+        /HTTP 503 from back end "test" .* after 1 retry \(overloaded\)/,
+        USER_MESSAGES.failed,
+      );
       assert.equal(fake.requestsTo('chat').length - before, 4);
     });
 
@@ -529,7 +646,11 @@ describe('OpenAI-compatible providers', () => {
       const before = fake.requestsTo('chat').length;
       fake.script('chat', { kind: 'hang' });
       const started = Date.now();
-      await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /No answer within 0\.3 s from back end "test"/, 'The AI service did not answer within 0.3 seconds');
+      await rejectsWith(
+        h.get('core:text2text').process({ input: 'x' }, context().ctx),
+        /No answer within 0\.3 s from back end "test"/,
+        'The AI service did not answer within 0.3 seconds',
+      );
       assert.ok(Date.now() - started < 1500);
       assert.equal(fake.requestsTo('chat').length - before, 1);
       await fake.abortedRequest('chat');
@@ -538,7 +659,11 @@ describe('OpenAI-compatible providers', () => {
     it('a stream that stalls times out, while a slow but steady stream does not', async () => {
       const h = await harness({ timeoutSeconds: 0.4 });
       fake.script('chat', { kind: 'chat', content: 'a long answer that stops', stallAfterChunks: 3 });
-      await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /No answer within 0\.4 s/, 'The AI service did not answer within 0.4 seconds');
+      await rejectsWith(
+        h.get('core:text2text').process({ input: 'x' }, context().ctx),
+        /No answer within 0\.4 s/,
+        'The AI service did not answer within 0.4 seconds',
+      );
       fake.script('chat', { kind: 'chat', content: 'twenty chars, slowly', chunkDelayMs: 100 });
       assert.deepEqual(await h.get('core:text2text').process({ input: 'x' }, context().ctx), { output: 'twenty chars, slowly' });
     });
@@ -569,7 +694,11 @@ describe('OpenAI-compatible providers', () => {
       const h = await harness({ maxResponseMB: 0.5, stream: false });
       for (const declareLength of [true, false]) {
         fake.script('chat', { kind: 'huge', bytes: 2 * 1024 * 1024, declareLength });
-        await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /was cut off: the answer is larger than 512 KB \(backends\.test\.maxResponseMB\)/, USER_MESSAGES.invalidAnswer);
+        await rejectsWith(
+          h.get('core:text2text').process({ input: 'x' }, context().ctx),
+          /was cut off: the answer is larger than 512 KB \(backends\.test\.maxResponseMB\)/,
+          USER_MESSAGES.invalidAnswer,
+        );
       }
     });
 
@@ -586,7 +715,11 @@ describe('OpenAI-compatible providers', () => {
     it('nothing listening: fails as unreachable and hides the back end', async () => {
       const port = await closedPort();
       const h = await harness({ maxRetries: 0 }, `http://127.0.0.1:${port}/v1`);
-      await rejectsWith(h.get('core:text2text').process({ input: 'x' }, context().ctx), /Cannot connect to back end "test" .*ECONNREFUSED/, USER_MESSAGES.unreachable);
+      await rejectsWith(
+        h.get('core:text2text').process({ input: 'x' }, context().ctx),
+        /Cannot connect to back end "test" .*ECONNREFUSED/,
+        USER_MESSAGES.unreachable,
+      );
       assert.equal(h.get('core:text2text').isAvailable?.(), false);
     });
 

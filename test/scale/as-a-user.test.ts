@@ -27,7 +27,11 @@ describe('as a new user would: two nodes, a dead worker, a killed node, a Postgr
   let db: PrivatePostgres;
   let dir: string;
   const nodes: NodeProcess[] = [];
-  const diagnostics = () => `${nodes.map((n) => n.output()).join('\n').slice(-5000)}\n--- PostgreSQL log ---\n${db?.log().slice(-2000) ?? ''}`;
+  const diagnostics = () =>
+    `${nodes
+      .map((n) => n.output())
+      .join('\n')
+      .slice(-5000)}\n--- PostgreSQL log ---\n${db?.log().slice(-2000) ?? ''}`;
 
   before(async () => {
     db = await startPrivatePostgres();
@@ -60,7 +64,11 @@ describe('as a new user would: two nodes, a dead worker, a killed node, a Postgr
     const registrar = new HttpWorker(a.url, APP, SECRET);
     await registerEcho(registrar, ECHO.provider, ECHO.type, 0);
     registrar.close();
-    await until('B to offer the type', async () => (await ocs(b.url, users[0]!.auth, 'GET', `${V2}/tasktypes`)).json.ocs.data.types[ECHO.type] !== undefined, 10_000);
+    await until(
+      'B to offer the type',
+      async () => (await ocs(b.url, users[0]!.auth, 'GET', `${V2}/tasktypes`)).json.ocs.data.types[ECHO.type] !== undefined,
+      10_000,
+    );
 
     t.diagnostic(`set up in ${((Date.now() - T) / 1000).toFixed(1)} s`);
     const urls = [a.url, b.url];
@@ -92,19 +100,24 @@ describe('as a new user would: two nodes, a dead worker, a killed node, a Postgr
         async () => {
           for (const user of users) {
             const r = await ocs(b.url, user.auth, 'GET', `${V2}/tasks/app/load`);
-            if (r.status !== 200 || r.json.ocs.data.tasks.some((task: any) => task.status === 'STATUS_SCHEDULED' || task.status === 'STATUS_RUNNING')) return false;
+            if (r.status !== 200 || r.json.ocs.data.tasks.some((task: any) => task.status === 'STATUS_SCHEDULED' || task.status === 'STATUS_RUNNING'))
+              return false;
           }
           return true;
         },
         90_000,
-        () => `${steps.join('; ')}\n${JSON.stringify(workers.map((w) => [w.name, w.claims.length, w.effective.length, w.switches, w.unavailable, w.errors]))}\n${diagnostics()}`,
+        () =>
+          `${steps.join('; ')}\n${JSON.stringify(workers.map((w) => [w.name, w.claims.length, w.effective.length, w.switches, w.unavailable, w.errors]))}\n${diagnostics()}`,
       );
       step('all ended');
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
     t.diagnostic(`${steps.join('; ')}; answered 200: ${load.scheduled.length}; cut off by the kill: ${load.lost}; 503s: ${load.unavailable}`);
-    assert.deepEqual(workers.flatMap((w) => w.errors), []);
+    assert.deepEqual(
+      workers.flatMap((w) => w.errors),
+      [],
+    );
     assert.ok(workers[1]!.abandoned.length > 0, 'the worker died holding tasks');
     assert.ok(b.running, 'B kept running through the kill and the restart');
 
@@ -127,7 +140,10 @@ describe('as a new user would: two nodes, a dead worker, a killed node, a Postgr
     }
     // Tasks nobody got a 200 for come only from requests the kill or the restart cut off.
     assert.ok(listed.size - load.scheduled.length <= load.lost + load.unavailable, `${listed.size - load.scheduled.length} tasks without a 200`);
-    assert.deepEqual([...listed.values()].filter((task) => task.status !== 'STATUS_SUCCESSFUL').map((task) => task.id), []);
+    assert.deepEqual(
+      [...listed.values()].filter((task) => task.status !== 'STATUS_SUCCESSFUL').map((task) => task.id),
+      [],
+    );
     assert.equal(b.stderr(), '', 'B: no crash report or warning on stderr');
   });
 });

@@ -214,7 +214,12 @@ export class EchoWorker {
   }
 
   /** A request on the current node, moving on to the next node while connections are refused. */
-  private async call(what: string, send: (w: HttpWorker, signal: AbortSignal) => Promise<WorkerResponse>, timeoutMs: number, evenWhenStopped = false): Promise<WorkerResponse | null> {
+  private async call(
+    what: string,
+    send: (w: HttpWorker, signal: AbortSignal) => Promise<WorkerResponse>,
+    timeoutMs: number,
+    evenWhenStopped = false,
+  ): Promise<WorkerResponse | null> {
     for (let attempt = 0; evenWhenStopped || !this.stopped; attempt++) {
       const w = this.clients[this.current] as HttpWorker;
       let r: WorkerResponse;
@@ -268,7 +273,11 @@ export class EchoWorker {
     const wait = this.o.waitSeconds ?? 2;
     while (!this.stopped && this.errors.length === 0) {
       const json = { providerIds: [this.providerId], taskTypeIds: [this.type], numberOfTasks: this.o.batch ?? 4, wait };
-      const r = await this.call('next_batch', (w, signal) => w.request('GET', `${V2}/tasks_provider/next_batch`, { json, signal }), wait * 1000 + REQUEST_TIMEOUT_MS);
+      const r = await this.call(
+        'next_batch',
+        (w, signal) => w.request('GET', `${V2}/tasks_provider/next_batch`, { json, signal }),
+        wait * 1000 + REQUEST_TIMEOUT_MS,
+      );
       if (r === null) continue;
       if (r.status !== 200) {
         this.errors.push(`${this.name}: next_batch: ${r.status} ${r.text}`);

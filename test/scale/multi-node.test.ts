@@ -32,7 +32,11 @@ describe('two taskproc processes on one PostgreSQL database', { timeout: 180_000
   let b: NodeProcess;
   let users: { uid: string; auth: string }[];
   let adminAuth: string;
-  const diagnostics = () => [a, b].map((n) => n?.output() ?? '').join('\n').slice(-6000);
+  const diagnostics = () =>
+    [a, b]
+      .map((n) => n?.output() ?? '')
+      .join('\n')
+      .slice(-6000);
 
   const queue = async (type: string): Promise<{ scheduled: number; running: number }> => {
     const r = await ocs(b.url, adminAuth, 'GET', `${V2}/queue_stats?taskTypeIds[]=${encodeURIComponent(type)}`);
@@ -109,7 +113,10 @@ describe('two taskproc processes on one PostgreSQL database', { timeout: 180_000
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
     }
-    assert.deepEqual(workers.flatMap((w) => w.errors), []);
+    assert.deepEqual(
+      workers.flatMap((w) => w.errors),
+      [],
+    );
     for (const n of [a, b]) assert.equal(n.stderr(), '', `node ${n.name}: no crash report or warning on stderr`);
     assert.equal(load.scheduled.length, TASKS, 'every schedule was answered 200');
     assert.ok(load.scheduled.some((t) => t.via === a.url) && load.scheduled.some((t) => t.via === b.url), 'both nodes scheduled');
@@ -119,9 +126,19 @@ describe('two taskproc processes on one PostgreSQL database', { timeout: 180_000
     assert.equal(new Set(claims).size, claims.length, 'no task was handed to two workers');
     assert.deepEqual(doubleResults(workers), []);
     const ids = load.scheduled.map((t) => t.id).sort((x, y) => x - y);
-    assert.deepEqual(workers.flatMap((w) => w.effective).sort((x, y) => x - y), ids, 'every task that got a 200 was processed, and nothing else');
-    assert.ok(workers.every((w) => w.switches === 0), 'no worker had to leave its node');
-    assert.ok([0, 1].every((side) => workers.some((w, i) => i % 2 === side && w.claims.length > 0)), 'workers on both nodes got work');
+    assert.deepEqual(
+      workers.flatMap((w) => w.effective).sort((x, y) => x - y),
+      ids,
+      'every task that got a 200 was processed, and nothing else',
+    );
+    assert.ok(
+      workers.every((w) => w.switches === 0),
+      'no worker had to leave its node',
+    );
+    assert.ok(
+      [0, 1].every((side) => workers.some((w, i) => i % 2 === side && w.claims.length > 0)),
+      'workers on both nodes got work',
+    );
 
     // What the users see: their tasks, listed through A for some users and through B for others.
     const byWorker = new Map(workers.map((w) => [w.name, new Set(w.effective)]));
@@ -134,7 +151,7 @@ describe('two taskproc processes on one PostgreSQL database', { timeout: 180_000
         assert.ok(mine, `task ${task.id} was scheduled with a 200`);
         assert.equal(task.status, 'STATUS_SUCCESSFUL');
         const [echoed, worker] = String(task.output.output).split('|');
-        assert.equal(echoed, mine.input, 'the output is the echo of this task\'s input');
+        assert.equal(echoed, mine.input, "the output is the echo of this task's input");
         assert.ok(byWorker.get(worker as string)?.has(task.id), `the stored output names the worker whose result ended task ${task.id}`);
       }
     }
@@ -199,14 +216,20 @@ describe('two taskproc processes on one PostgreSQL database', { timeout: 180_000
     const survivor = new EchoWorker('survivor', [a.url], 0, APP, SECRET, MORTAL.provider, MORTAL.type);
     survivor.start();
     try {
-      await until('the survivor to finish the dead worker\'s tasks', () => survivor.effective.length === ids.length || survivor.errors.length > 0, 30_000, diagnostics);
+      await until(
+        "the survivor to finish the dead worker's tasks",
+        () => survivor.effective.length === ids.length || survivor.errors.length > 0,
+        30_000,
+        diagnostics,
+      );
     } finally {
       await survivor.stop();
     }
     assert.deepEqual(survivor.errors, []);
     assert.deepEqual([...survivor.effective].sort(), [...ids].sort());
     // Not before the lease ran out (it is counted in whole seconds, hence the one second of slack).
-    for (const c of survivor.claims) assert.ok(c.atMs - claimedAt >= (LEASE_SECONDS - 1) * 1000, `task ${c.id} re-queued ${c.atMs - claimedAt} ms after the claim`);
+    for (const c of survivor.claims)
+      assert.ok(c.atMs - claimedAt >= (LEASE_SECONDS - 1) * 1000, `task ${c.id} re-queued ${c.atMs - claimedAt} ms after the claim`);
     for (const id of ids) {
       const task = (await ocs(b.url, bob.auth, 'GET', `${V2}/task/${id}`)).json.ocs.data.task;
       assert.equal(task.status, 'STATUS_SUCCESSFUL');

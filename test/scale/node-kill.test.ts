@@ -25,11 +25,6 @@ const SUMMARIES = 300;
 const USERS = ['eve', 'fay', 'gus', 'hal'];
 const SUMMARY_TYPE = 'core:text2text:summary';
 
-const WORDS = ['council', 'bridge', 'harbour', 'budget', 'residents', 'construction', 'spring', 'river', 'station', 'library', 'market', 'school'];
-/** A text of 60 sentences: long enough that the extractive summary takes the runner a moment. */
-const article = (k: number) =>
-  Array.from({ length: 60 }, (_, i) => `The ${WORDS[(i + k) % 12]} near the ${WORDS[(i * 7 + k) % 12]} was discussed by the ${WORDS[(i * 5) % 12]} committee on day ${i}.`).join(' ');
-
 describe('a node killed mid-run', { timeout: 180_000 }, () => {
   let schema: TestSchema;
   let dir: string;
@@ -39,7 +34,11 @@ describe('a node killed mid-run', { timeout: 180_000 }, () => {
   const nodes: NodeProcess[] = [];
   let users: { uid: string; auth: string }[];
   let adminAuth: string;
-  const diagnostics = () => nodes.map((n) => n.output()).join('\n').slice(-6000);
+  const diagnostics = () =>
+    nodes
+      .map((n) => n.output())
+      .join('\n')
+      .slice(-6000);
 
   /**
    * Tasks a node's built-in runner holds (its lease owner is runner:<host>:<pid>:<random>), with
@@ -83,7 +82,11 @@ describe('a node killed mid-run', { timeout: 180_000 }, () => {
     const registrar = new HttpWorker(b.url, APP, SECRET);
     await registerEcho(registrar, ECHO.provider, ECHO.type, 0);
     registrar.close();
-    await until('A to offer the registered type', async () => (await ocs(a.url, users[0]!.auth, 'GET', `${V2}/tasktypes`)).json.ocs.data.types[ECHO.type] !== undefined, 10_000);
+    await until(
+      'A to offer the registered type',
+      async () => (await ocs(a.url, users[0]!.auth, 'GET', `${V2}/tasktypes`)).json.ocs.data.types[ECHO.type] !== undefined,
+      10_000,
+    );
   });
 
   after(async () => {
@@ -145,19 +148,32 @@ describe('a node killed mid-run', { timeout: 180_000 }, () => {
       `echo tasks answered 200: ${echoes.scheduled.length} (${scheduledBeforeKill} before the kill), schedules cut off by the kill: ${echoes.lost}; ` +
         `summaries held by A's runner at its death: ${heldAtDeath.length}; claims repeated after a lease ran out: ${workers.flatMap((w) => w.claims).length - new Set(workers.flatMap((w) => w.claims.map((c) => c.id))).size}`,
     );
-    assert.deepEqual(workers.flatMap((w) => w.errors), []);
+    assert.deepEqual(
+      workers.flatMap((w) => w.errors),
+      [],
+    );
     assert.ok(b.running, 'B kept running');
     assert.equal(b.stderr(), '', 'B: no crash report or warning on stderr');
     assert.ok(scheduledBeforeKill > 0 && echoes.scheduled.length > scheduledBeforeKill, 'users scheduled before and after the kill');
-    assert.ok(workers.filter((_, i) => i % 2 === 0).every((w) => w.switches > 0 && w.node === b.url), "A's workers moved to B");
-    assert.ok(workers.every((w) => w.claims.some((c) => c.atMs > killedAt)), 'every worker kept working after the kill');
+    assert.ok(
+      workers.filter((_, i) => i % 2 === 0).every((w) => w.switches > 0 && w.node === b.url),
+      "A's workers moved to B",
+    );
+    assert.ok(
+      workers.every((w) => w.claims.some((c) => c.atMs > killedAt)),
+      'every worker kept working after the kill',
+    );
 
     // Exactly once: a claim repeated only after its lease ran out, one result stored per task.
     assert.deepEqual(doubleClaims(workers, (LEASE_SECONDS - 1) * 1000), []);
     assert.deepEqual(doubleResults(workers), []);
     const processed = new Set(workers.flatMap((w) => w.effective));
     const got200 = echoes.scheduled.map((t) => t.id);
-    assert.deepEqual(got200.filter((id) => !processed.has(id)), [], 'every task that got a 200 was processed');
+    assert.deepEqual(
+      got200.filter((id) => !processed.has(id)),
+      [],
+      'every task that got a 200 was processed',
+    );
     // Schedules cut off by the kill may have been created without their 200 reaching the user.
     const extra = [...processed].filter((id) => !got200.includes(id));
     assert.ok(extra.length <= echoes.lost, `${extra.length} tasks processed without a 200, but only ${echoes.lost} requests were cut off`);
@@ -181,8 +197,14 @@ describe('a node killed mid-run', { timeout: 180_000 }, () => {
     // The summaries, those A's runner held when it died included, all ended.
     const summaryStatus = new Map<number, string>();
     for (const user of users) for (const task of await listTasks(b.url, user.auth, 'summaries')) summaryStatus.set(task.id, task.status);
-    assert.ok(summaries.scheduled.every((t) => summaryStatus.has(t.id)), 'every summary that got a 200 exists');
-    assert.deepEqual([...summaryStatus].filter(([, status]) => status !== 'STATUS_SUCCESSFUL'), []);
+    assert.ok(
+      summaries.scheduled.every((t) => summaryStatus.has(t.id)),
+      'every summary that got a 200 exists',
+    );
+    assert.deepEqual(
+      [...summaryStatus].filter(([, status]) => status !== 'STATUS_SUCCESSFUL'),
+      [],
+    );
     for (const id of heldAtDeath) assert.equal(summaryStatus.get(id), 'STATUS_SUCCESSFUL', `summary ${id}, held by A's runner at its death`);
   });
 });

@@ -90,7 +90,8 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
         try {
           const r = await ocs(node.url, user.auth, 'GET', `${V2}/task/${task.id}`);
           reads++;
-          if (!(r.status === 200 || (r.status === 503 && r.json?.ocs?.meta?.statuscode === 503))) readerErrors.push(`GET task ${task.id}: ${r.status} ${r.text}`);
+          if (!(r.status === 200 || (r.status === 503 && r.json?.ocs?.meta?.statuscode === 503)))
+            readerErrors.push(`GET task ${task.id}: ${r.status} ${r.text}`);
         } catch (err) {
           readerErrors.push(`GET task ${task.id}: ${(err as Error).message}`);
         }
@@ -103,7 +104,10 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
     const probeOutage = async () => {
       const w = new HttpWorker(node.url, APP, SECRET);
       try {
-        duringOutage.push({ what: 'schedule', r: await ocs(node.url, ivy.auth, 'POST', `${V2}/schedule`, { type: ECHO.type, appId: 'probe', input: { input: 'x' } }) });
+        duringOutage.push({
+          what: 'schedule',
+          r: await ocs(node.url, ivy.auth, 'POST', `${V2}/schedule`, { type: ECHO.type, appId: 'probe', input: { input: 'x' } }),
+        });
         duringOutage.push({ what: 'get task', r: await ocs(node.url, ivy.auth, 'GET', `${V2}/task/1`) });
         duringOutage.push({ what: 'list tasks', r: await ocs(node.url, ivy.auth, 'GET', `${V2}/tasks`) });
         duringOutage.push({ what: 'task types', r: await ocs(node.url, ivy.auth, 'GET', `${V2}/tasktypes`) });
@@ -112,9 +116,13 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
           json: { providerIds: [ECHO.provider], taskTypeIds: [ECHO.type], numberOfTasks: 4, wait: 5 },
           signal: AbortSignal.timeout(25_000),
         });
-        duringOutage.push({ what: 'next_batch with wait', r: { status: poll.status, json: poll.json, text: poll.text, headers: new Headers(poll.headers as Record<string, string>) } });
+        duringOutage.push({
+          what: 'next_batch with wait',
+          r: { status: poll.status, json: poll.json, text: poll.text, headers: new Headers(poll.headers as Record<string, string>) },
+        });
       } catch (err) {
-        if (err instanceof Hang || (err as Error).name === 'TimeoutError') throw new Error(`a request hung while PostgreSQL was down: ${(err as Error).message}\n${diagnostics()}`);
+        if (err instanceof Hang || (err as Error).name === 'TimeoutError')
+          throw new Error(`a request hung while PostgreSQL was down: ${(err as Error).message}\n${diagnostics()}`);
         throw err;
       } finally {
         w.close();
@@ -170,7 +178,10 @@ describe('PostgreSQL restarted under load', { timeout: 180_000 }, () => {
     }
     assert.ok(load.unavailable > unavailableBefore, 'users met the outage under load');
     assert.deepEqual(readerErrors, []);
-    assert.deepEqual(workers.flatMap((w) => w.errors), []);
+    assert.deepEqual(
+      workers.flatMap((w) => w.errors),
+      [],
+    );
 
     // The same process, never restarted, serves again, its LISTEN connection back too.
     assert.ok(node.running, `the node kept running\n${diagnostics()}`);

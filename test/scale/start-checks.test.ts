@@ -48,8 +48,14 @@ describe('taskproc serve refuses to start half-way', { timeout: 120_000 }, () =>
   };
 
   it('a database URL that names no reachable server or no database', async () => {
-    refused(await serve({ TASKPROC_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/appdb' }), /^Error: taskproc could not start: Cannot use the PostgreSQL database: connect ECONNREFUSED 127\.0\.0\.1:1$/m);
-    refused(await serve({ TASKPROC_DATABASE_URL: 'postgres://postgres@no-such-host.invalid/appdb' }), /Cannot use the PostgreSQL database: getaddrinfo ENOTFOUND no-such-host\.invalid/);
+    refused(
+      await serve({ TASKPROC_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/appdb' }),
+      /^Error: taskproc could not start: Cannot use the PostgreSQL database: connect ECONNREFUSED 127\.0\.0\.1:1$/m,
+    );
+    refused(
+      await serve({ TASKPROC_DATABASE_URL: 'postgres://postgres@no-such-host.invalid/appdb' }),
+      /Cannot use the PostgreSQL database: getaddrinfo ENOTFOUND no-such-host\.invalid/,
+    );
     refused(await serve({ TASKPROC_DATABASE_URL: db.url('no_such_db') }), /Cannot use the PostgreSQL database: database "no_such_db" does not exist/);
   });
 
@@ -75,7 +81,12 @@ describe('taskproc serve refuses to start half-way', { timeout: 120_000 }, () =>
 
     // Doing what the message says is enough.
     await db.query('GRANT USAGE, CREATE ON SCHEMA "public" TO "nocreate"', 'appdb');
-    const node = await startNode('granted', { TASKPROC_DATA_DIR: dir, TASKPROC_ADMIN_PASSWORD: 'start-admin-password', TASKPROC_DATABASE_URL: db.url('appdb', 'nocreate'), TASKPROC_LOG_LEVEL: 'warn' });
+    const node = await startNode('granted', {
+      TASKPROC_DATA_DIR: dir,
+      TASKPROC_ADMIN_PASSWORD: 'start-admin-password',
+      TASKPROC_DATABASE_URL: db.url('appdb', 'nocreate'),
+      TASKPROC_LOG_LEVEL: 'warn',
+    });
     assert.equal(await node.stop(), 0, node.output());
   });
 
@@ -84,7 +95,11 @@ describe('taskproc serve refuses to start half-way', { timeout: 120_000 }, () =>
     // there (they once came after it, and the signal then killed the process outright). The race
     // depends on scheduling, so a few rounds.
     for (let round = 0; round < 4; round++) {
-      const node = await startNode(`quick${round}`, { TASKPROC_DATA_DIR: join(dir, 'quick'), TASKPROC_ADMIN_PASSWORD: 'start-admin-password', TASKPROC_LOG_LEVEL: 'warn' });
+      const node = await startNode(`quick${round}`, {
+        TASKPROC_DATA_DIR: join(dir, 'quick'),
+        TASKPROC_ADMIN_PASSWORD: 'start-admin-password',
+        TASKPROC_LOG_LEVEL: 'warn',
+      });
       const code = await node.stop();
       assert.deepEqual({ code, signal: (await node.exited).signal }, { code: 0, signal: null }, node.output());
       assert.match(node.output(), /SIGTERM: shutting down/);

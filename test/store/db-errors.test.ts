@@ -79,7 +79,9 @@ describe('an outage in the API', () => {
     const log = { error: (_o: object, m: string) => void logged.push(m) };
     const warned: object[] = [];
     const outages = new OutageReporter({ warn: (o: object) => void warned.push(o) });
-    app.get('/outage', (_req, reply) => sendError(reply, pgError('57P01', 'terminating connection due to administrator command'), 2, 'json', {}, { log, outages }));
+    app.get('/outage', (_req, reply) =>
+      sendError(reply, pgError('57P01', 'terminating connection due to administrator command'), 2, 'json', {}, { log, outages }),
+    );
     app.get('/bug', (_req, reply) => sendError(reply, new Error('boom'), 2, 'json', {}, { log, outages }));
     const outage = await app.inject({ method: 'GET', url: '/outage' });
     assert.equal(outage.statusCode, 503);
@@ -125,7 +127,7 @@ describe('an outage in the API', () => {
     assert.equal((await get()).status, 200);
 
     const statuses: number[] = [];
-    t.after(() => t.diagnostic(`statuses: ${statuses.join(",")}`));
+    t.after(() => t.diagnostic(`statuses: ${statuses.join(',')}`));
     for (let round = 0; round < 3; round++) {
       // Warm several pooled connections, so some are idle and broken when the next requests come.
       await Promise.all([get(), get(), get(), get()]);

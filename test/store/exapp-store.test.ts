@@ -79,7 +79,10 @@ for (const dialect of TEST_DIALECTS) {
     it(`${dialect}: listExApps orders by app id`, async (t) => {
       const { store } = await setup(t, dialect);
       for (const appId of ['translate2', 'context_chat', 'llm2']) await store.exapps.createExApp(exApp({ appId }));
-      assert.deepEqual((await store.exapps.listExApps()).map((a) => a.appId), ['context_chat', 'llm2', 'translate2']);
+      assert.deepEqual(
+        (await store.exapps.listExApps()).map((a) => a.appId),
+        ['context_chat', 'llm2', 'translate2'],
+      );
     });
 
     it(`${dialect}: updateExApp changes only the given fields; undefined for an unknown app`, async (t) => {
@@ -115,7 +118,10 @@ for (const dialect of TEST_DIALECTS) {
       await store.exapps.createExApp(exApp({ appId: 'other' }));
       await store.exapps.upsertProvider(provider());
       await store.exapps.upsertProvider(provider({ appId: 'other' }));
-      assert.deepEqual((await store.exapps.listProviders()).map((p) => p.appId), ['llm2', 'other']);
+      assert.deepEqual(
+        (await store.exapps.listProviders()).map((p) => p.appId),
+        ['llm2', 'other'],
+      );
       assert.equal(await store.exapps.getProvider('third', 'llm2:text2text'), undefined);
     });
 
@@ -127,7 +133,10 @@ for (const dialect of TEST_DIALECTS) {
       await store.exapps.upsertProvider(provider({ providerId: 'p2', provider: payload }));
       await store.exapps.upsertProvider(provider({ providerId: 'p1', displayName: 'again' }));
       const rows = await store.exapps.listProviders();
-      assert.deepEqual(rows.map((p) => p.providerId), ['p1', 'p2']);
+      assert.deepEqual(
+        rows.map((p) => p.providerId),
+        ['p1', 'p2'],
+      );
       assert.deepEqual(rows[1]?.provider, payload);
     });
 
@@ -139,7 +148,10 @@ for (const dialect of TEST_DIALECTS) {
       await store.exapps.upsertProvider(provider({ appId: 'other' }));
       assert.equal(await store.exapps.deleteProvider('llm2', 'llm2:text2text'), true);
       assert.equal(await store.exapps.deleteProvider('llm2', 'llm2:text2text'), false);
-      assert.deepEqual((await store.exapps.listProviders()).map((p) => p.appId), ['other']);
+      assert.deepEqual(
+        (await store.exapps.listProviders()).map((p) => p.appId),
+        ['other'],
+      );
     });
 
     it(`${dialect}: deleteExApp removes the app and its providers, and nothing of other apps`, async (t) => {
@@ -151,7 +163,10 @@ for (const dialect of TEST_DIALECTS) {
       await store.exapps.upsertProvider(provider({ appId: 'other', providerId: 'theirs' }));
       assert.equal(await store.exapps.deleteExApp('llm2'), true);
       assert.equal(await store.exapps.getExApp('llm2'), undefined);
-      assert.deepEqual((await store.exapps.listProviders()).map((p) => p.providerId), ['theirs']);
+      assert.deepEqual(
+        (await store.exapps.listProviders()).map((p) => p.providerId),
+        ['theirs'],
+      );
       assert.equal(await store.exapps.deleteExApp('llm2'), false);
       // The id is free again, with no providers left over.
       await store.exapps.createExApp(exApp());

@@ -232,7 +232,10 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal(anonymous.owner, null);
       assert.equal(await store.files.countTaskFiles(12), 2);
       assert.equal(await store.files.countTaskFiles(99), 0);
-      assert.deepEqual((await store.files.getFiles([other.id, out.id, 999_999, out.id])).map((f) => f.id).sort((a, b) => a - b), [out.id, other.id]);
+      assert.deepEqual(
+        (await store.files.getFiles([other.id, out.id, 999_999, out.id])).map((f) => f.id).sort((a, b) => a - b),
+        [out.id, other.id],
+      );
       assert.deepEqual(await store.files.getFiles([]), []);
 
       const freed = await store.files.deleteTaskFiles([12, 13, 500]);
@@ -246,7 +249,10 @@ for (const dialect of TEST_DIALECTS) {
       const { store } = await setup(t, dialect);
       const ids = Array.from({ length: 1200 }, (_, i) => i + 1);
       const last = await store.files.createTaskFile('alice', 1200, 'last', content(), T0);
-      assert.deepEqual((await store.files.getFiles([...ids, last.id])).map((f) => f.id), [last.id]);
+      assert.deepEqual(
+        (await store.files.getFiles([...ids, last.id])).map((f) => f.id),
+        [last.id],
+      );
       assert.equal((await store.files.deleteTaskFiles(ids)).length, 1);
     });
 
@@ -300,7 +306,10 @@ for (const dialect of TEST_DIALECTS) {
       ];
       const outcomes = await Promise.allSettled(writes.map((write) => write()));
       // A refused create needs its 100 bytes; a refused replace names its new size, 200.
-      outcomes.forEach((o, i) => (o.status === 'fulfilled' ? assert.ok(o.value) : isNotEnoughSpace(i < 10 ? 100 : 200)(o.reason)));
+      outcomes.forEach((o, i) => {
+        if (o.status === 'fulfilled') assert.ok(o.value);
+        else isNotEnoughSpace(i < 10 ? 100 : 200)(o.reason);
+      });
       const refused = outcomes.filter((o) => o.status === 'rejected');
       // Each write needs 100 bytes and only a full quota refuses one, so exactly 5 of 15 got in.
       assert.equal(refused.length, 10);

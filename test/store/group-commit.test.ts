@@ -37,7 +37,11 @@ test('writes of one turn commit together, and each caller hears back only once i
   const seenAtResolve: string[][] = [];
   await Promise.all(['a', 'b', 'c'].map((name) => insert(db, name).then(() => seenAtResolve.push(committedNames()))));
   // Every caller, when told "done", could already read all three rows from another connection.
-  assert.deepEqual(seenAtResolve, [['a', 'b', 'c'], ['a', 'b', 'c'], ['a', 'b', 'c']]);
+  assert.deepEqual(seenAtResolve, [
+    ['a', 'b', 'c'],
+    ['a', 'b', 'c'],
+    ['a', 'b', 'c'],
+  ]);
 });
 
 test('a write of the next turn joins the open group: nobody hears back before the one commit of both', async (t) => {

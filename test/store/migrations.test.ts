@@ -15,7 +15,16 @@ async function setup(t: TestContext, dialect: TestDialect): Promise<TestStore> {
   return s;
 }
 
-const ALL = ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes', '0008-prefer-streaming'];
+const ALL = [
+  '0001-initial',
+  '0002-files',
+  '0003-exapps',
+  '0004-partial-output',
+  '0005-claim-order-index',
+  '0006-blob-chunks',
+  '0007-list-and-claim-indexes',
+  '0008-prefer-streaming',
+];
 
 async function appliedMigrations(s: TestStore): Promise<string[]> {
   const rows = await s.db.selectFrom(sql<{ name: string }>`kysely_migration`.as('m')).select('m.name').orderBy('m.name').execute();
@@ -27,7 +36,10 @@ for (const dialect of TEST_DIALECTS) {
     it(`${dialect}: migrate creates the tables once and is idempotent across reopening`, async (t) => {
       const s = await setup(t, dialect);
       // PostgreSQL's introspection lists every schema of the test database; ours is the one that counts.
-      const tables = (await s.db.introspection.getTables()).filter((x) => s.schema === null || x.schema === s.schema).map((x) => x.name).sort();
+      const tables = (await s.db.introspection.getTables())
+        .filter((x) => s.schema === null || x.schema === s.schema)
+        .map((x) => x.name)
+        .sort();
       assert.deepEqual(tables, ['app_passwords', 'blob_chunks', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
       assert.deepEqual(await appliedMigrations(s), ALL);
 
@@ -83,10 +95,12 @@ describe('openStore', () => {
 
   it('refuses a schema name that is not a plain lowercase SQL name', async () => {
     for (const bad of ['Upper', 'semi;colon', 'a b', '1abc', 'x'.repeat(64)]) {
-      await assert.rejects(openStore({ dataDir: '/nonexistent', databaseUrl: `postgres://postgres@127.0.0.1/test?schema=${encodeURIComponent(bad)}` }), /must be a lowercase SQL name/);
+      await assert.rejects(
+        openStore({ dataDir: '/nonexistent', databaseUrl: `postgres://postgres@127.0.0.1/test?schema=${encodeURIComponent(bad)}` }),
+        /must be a lowercase SQL name/,
+      );
     }
   });
-
 });
 
 if (TEST_DIALECTS.includes('postgres')) {
@@ -115,8 +129,14 @@ if (TEST_DIALECTS.includes('postgres')) {
     it('fails at open, quickly and saying why, when PostgreSQL does not answer', async () => {
       const started = Date.now();
       // Port 1: nothing listens there, so the connect is refused at once.
-      await assert.rejects(openStore({ dataDir: '/nonexistent', databaseUrl: 'postgres://postgres@127.0.0.1:1/test' }), /^Error: Cannot use the PostgreSQL database: .*ECONNREFUSED/);
-      await assert.rejects(openStore({ dataDir: '/nonexistent', databaseUrl: `${TEST_DATABASE_URL.replace(/\/[^/?]*$/, '')}/no_such_database_here` }), /Cannot use the PostgreSQL database: database "no_such_database_here" does not exist/);
+      await assert.rejects(
+        openStore({ dataDir: '/nonexistent', databaseUrl: 'postgres://postgres@127.0.0.1:1/test' }),
+        /^Error: Cannot use the PostgreSQL database: .*ECONNREFUSED/,
+      );
+      await assert.rejects(
+        openStore({ dataDir: '/nonexistent', databaseUrl: `${TEST_DATABASE_URL.replace(/\/[^/?]*$/, '')}/no_such_database_here` }),
+        /Cannot use the PostgreSQL database: database "no_such_database_here" does not exist/,
+      );
       assert.ok(Date.now() - started < 5000);
     });
   });

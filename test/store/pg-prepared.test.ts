@@ -20,11 +20,24 @@ describe('pg-prepared: which statements get a name', () => {
     const first = names.nameFor(read);
     assert.match(first ?? '', /^taskproc_\d+$/);
     assert.equal(names.nameFor(read), first);
-    for (const text of ['insert into "tasks" ("type") values ($1) returning "id"', 'update "tasks" set "status" = $1', 'delete from "tasks" where "id" = $1', 'with "c" as (select 1) select "x" from "c"']) {
+    for (const text of [
+      'insert into "tasks" ("type") values ($1) returning "id"',
+      'update "tasks" set "status" = $1',
+      'delete from "tasks" where "id" = $1',
+      'with "c" as (select 1) select "x" from "c"',
+    ]) {
       const name = names.nameFor(text);
       assert.ok(name !== null && name !== first, `${text} got ${name}`);
     }
-    for (const text of ['select * from "tasks" where "id" = $1', 'update "tasks" set "status" = $1 returning *', 'select count(*) as "n" from "tasks"', 'begin', 'create table "x" ("id" int)', 'notify "taskproc_tasks"', 'listen "x"']) {
+    for (const text of [
+      'select * from "tasks" where "id" = $1',
+      'update "tasks" set "status" = $1 returning *',
+      'select count(*) as "n" from "tasks"',
+      'begin',
+      'create table "x" ("id" int)',
+      'notify "taskproc_tasks"',
+      'listen "x"',
+    ]) {
       assert.equal(names.nameFor(text), null, text);
     }
   });
@@ -52,7 +65,10 @@ describe('pg-prepared: the setting', () => {
     assert.equal(buildConfig({}, {}).pgPreparedStatements, true);
     assert.equal(buildConfig({}, { TASKPROC_PG_PREPARED_STATEMENTS: 'false' }).pgPreparedStatements, false);
     assert.equal(buildConfig({ 'pg-prepared-statements': 'true' }, { TASKPROC_PG_PREPARED_STATEMENTS: 'false' }).pgPreparedStatements, true);
-    assert.throws(() => buildConfig({}, { TASKPROC_PG_PREPARED_STATEMENTS: 'maybe' }), (error: unknown) => error instanceof ConfigError && /TASKPROC_PG_PREPARED_STATEMENTS/.test(error.message));
+    assert.throws(
+      () => buildConfig({}, { TASKPROC_PG_PREPARED_STATEMENTS: 'maybe' }),
+      (error: unknown) => error instanceof ConfigError && /TASKPROC_PG_PREPARED_STATEMENTS/.test(error.message),
+    );
   });
 });
 
@@ -105,12 +121,18 @@ if (TEST_DIALECTS.includes('postgres')) {
       const after1 = await preparedOnThisConnection(db);
       const ours = after1.filter((r) => r.name.startsWith('taskproc_'));
       for (const verb of ['insert into "tasks"', 'select "id", "type"', 'update "tasks"']) {
-        assert.ok(ours.some((r) => r.statement.includes(verb)), `nothing prepared starting with ${verb}: ${JSON.stringify(ours.map((r) => r.statement.slice(0, 60)))}`);
+        assert.ok(
+          ours.some((r) => r.statement.includes(verb)),
+          `nothing prepared starting with ${verb}: ${JSON.stringify(ours.map((r) => r.statement.slice(0, 60)))}`,
+        );
       }
       assert.ok(ours.every((r) => !r.statement.includes('*')));
       // The same statements again: no new ones, the prepared ones ran.
       await lifeOfATask(store, 'two');
-      assert.deepEqual((await preparedOnThisConnection(db)).map((r) => r.name), after1.map((r) => r.name));
+      assert.deepEqual(
+        (await preparedOnThisConnection(db)).map((r) => r.name),
+        after1.map((r) => r.name),
+      );
     });
 
     it('postgres: with TASKPROC_PG_PREPARED_STATEMENTS off, nothing is prepared', async (t) => {
@@ -144,7 +166,10 @@ if (TEST_DIALECTS.includes('postgres')) {
       await lifeOfATask(store, 'shared');
       await lifeOfATask(store, 'again');
       assert.equal(warnings, 1);
-      assert.deepEqual((await preparedOnThisConnection(db)).map((r) => r.name), ['taskproc_1']);
+      assert.deepEqual(
+        (await preparedOnThisConnection(db)).map((r) => r.name),
+        ['taskproc_1'],
+      );
     });
 
     it('postgres: a column added by another node after the statements were prepared breaks nothing', async (t) => {

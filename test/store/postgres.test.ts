@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { TASK_STATUS, type NewTask } from '../../src/core/task.js';
+import { TASK_STATUS } from '../../src/core/task.js';
 import type { Database } from '../../src/store/database.js';
 import { POSTGRES_CAPABILITIES } from '../../src/store/dialects.js';
 import { createKyselyStore } from '../../src/store/kysely-store.js';
@@ -246,14 +246,20 @@ if (TEST_DIALECTS.includes('postgres')) {
       const { rows: elsewhere } = await sql<{ name: string }>`
         select c.relname as name from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${other.name} and c.relkind = 'r'`.execute(db);
-      assert.deepEqual(elsewhere.map((r) => r.name), ['elsewhere']);
+      assert.deepEqual(
+        elsewhere.map((r) => r.name),
+        ['elsewhere'],
+      );
       const tasks = tables.find((x) => x.name === 'tasks');
       assert.equal(tasks?.columns.find((c) => c.name === 'id')?.isAutoIncrementing, true);
     });
 
     it('postgres: two nodes migrating one new schema at once both succeed, and the migrations run once', async (t) => {
       const schema = await createTestSchema();
-      const stores = await Promise.all([openStore({ dataDir: '/nonexistent', databaseUrl: schema.url }), openStore({ dataDir: '/nonexistent', databaseUrl: schema.url })]);
+      const stores = await Promise.all([
+        openStore({ dataDir: '/nonexistent', databaseUrl: schema.url }),
+        openStore({ dataDir: '/nonexistent', databaseUrl: schema.url }),
+      ]);
       t.after(async () => {
         await Promise.allSettled(stores.map((x) => x.close()));
         await schema.drop();
@@ -264,7 +270,16 @@ if (TEST_DIALECTS.includes('postgres')) {
       const { rows } = await sql<{ name: string }>`select name from ${sql.table(`${schema.name}.kysely_migration`)} order by name`.execute(probe);
       assert.deepEqual(
         rows.map((r) => r.name),
-        ['0001-initial', '0002-files', '0003-exapps', '0004-partial-output', '0005-claim-order-index', '0006-blob-chunks', '0007-list-and-claim-indexes', '0008-prefer-streaming'],
+        [
+          '0001-initial',
+          '0002-files',
+          '0003-exapps',
+          '0004-partial-output',
+          '0005-claim-order-index',
+          '0006-blob-chunks',
+          '0007-list-and-claim-indexes',
+          '0008-prefer-streaming',
+        ],
       );
       // Both stores work on the one schema.
       const a = await stores[0].tasks.createTask(newTask());

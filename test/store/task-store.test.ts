@@ -5,7 +5,6 @@ import { TASK_STATUS, type NewTask, type Task } from '../../src/core/task.js';
 import type { TaskOwner, TaskResult, TaskStore } from '../../src/store/store.js';
 import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore, newTask, T0 } from '../helpers/store.js';
 
-
 const ALICE: TaskOwner = { userId: 'alice', anonKey: null };
 const BOB: TaskOwner = { userId: 'bob', anonKey: null };
 const ANON_A: TaskOwner = { userId: null, anonKey: 'a'.repeat(64) };
@@ -68,7 +67,11 @@ for (const dialect of TEST_DIALECTS) {
         const task = await s.store.tasks.createTask(newTask());
         await s.store.tasks.getTask(task.id);
         // Reads and writes of one task in one turn: whatever order they run in, the next read is current.
-        const [, claimed] = await Promise.all([s.store.tasks.getTask(task.id), s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 + 1 }), s.store.tasks.getTask(task.id)]);
+        const [, claimed] = await Promise.all([
+          s.store.tasks.getTask(task.id),
+          s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 + 1 }),
+          s.store.tasks.getTask(task.id),
+        ]);
         assert.equal(claimed[0]?.id, task.id);
         assert.equal((await s.store.tasks.getTask(task.id))?.status, TASK_STATUS.RUNNING);
         await Promise.all([s.store.tasks.getTask(task.id), s.store.tasks.setProgress(task.id, 0.5, T0 + 2, 'w', null, null), s.store.tasks.getTask(task.id)]);
@@ -238,11 +241,18 @@ for (const dialect of TEST_DIALECTS) {
       const byOwner = new Map<TaskOwner, number[]>();
       for (const owner of owners) {
         const created = [await store.tasks.createTask(newTask(ownerOf(owner))), await store.tasks.createTask(newTask(ownerOf(owner)))];
-        byOwner.set(owner, created.map((x) => x.id));
+        byOwner.set(
+          owner,
+          created.map((x) => x.id),
+        );
       }
       for (const owner of owners) {
         const mine = byOwner.get(owner) ?? [];
-        assert.deepEqual((await store.tasks.listTasks({ owner })).map((x) => x.id), mine, JSON.stringify(owner));
+        assert.deepEqual(
+          (await store.tasks.listTasks({ owner })).map((x) => x.id),
+          mine,
+          JSON.stringify(owner),
+        );
         for (const other of owners.filter((o) => o !== owner)) {
           const theirs = byOwner.get(other)?.[0] as number;
           assert.equal(await store.tasks.cancelTask(theirs, owner, T0 + 1), undefined);
@@ -306,7 +316,10 @@ for (const dialect of TEST_DIALECTS) {
       );
       const claimedIds = results.flat().map((x) => x.id);
       assert.equal(claimedIds.length, 100);
-      assert.deepEqual([...claimedIds].sort((a, b) => a - b), created.map((x) => x.id).sort((a, b) => a - b));
+      assert.deepEqual(
+        [...claimedIds].sort((a, b) => a - b),
+        created.map((x) => x.id).sort((a, b) => a - b),
+      );
       for (const [i, batch] of results.entries()) {
         for (const task of batch) {
           const stored = await store.tasks.getTask(task.id);
@@ -315,10 +328,7 @@ for (const dialect of TEST_DIALECTS) {
           assert.equal(stored?.attempts, 1);
         }
       }
-      assert.deepEqual(
-        await store.tasks.claimTasks({ types: ['core:text2text'], limit: 10, leaseOwner: 'late', leaseExpiresAt: T0 + 60, now: T0 + 2 }),
-        [],
-      );
+      assert.deepEqual(await store.tasks.claimTasks({ types: ['core:text2text'], limit: 10, leaseOwner: 'late', leaseExpiresAt: T0 + 60, now: T0 + 2 }), []);
     });
 
     it(`${dialect}: claimTasks takes the oldest scheduled tasks of the given types under a lease`, async (t) => {
@@ -333,7 +343,10 @@ for (const dialect of TEST_DIALECTS) {
 
       assert.deepEqual(await store.tasks.claimTasks({ types: [], limit: 10, leaseOwner: 'w', leaseExpiresAt: T0 + 60, now: T0 }), []);
       const claimed = await store.tasks.claimTasks({ types: ['a', 'b'], limit: 3, leaseOwner: 'w1', leaseExpiresAt: T0 + 60, now: T0 + 9 });
-      assert.deepEqual(claimed.map((x) => x.id), [a1.id, b1.id, a2.id]);
+      assert.deepEqual(
+        claimed.map((x) => x.id),
+        [a1.id, b1.id, a2.id],
+      );
       for (const task of claimed) {
         assert.equal(task.status, TASK_STATUS.RUNNING);
         assert.equal(task.leaseOwner, 'w1');
@@ -343,7 +356,10 @@ for (const dialect of TEST_DIALECTS) {
         assert.equal(task.startedAt, null);
       }
       const rest = await store.tasks.claimTasks({ types: ['a', 'b'], limit: 10, leaseOwner: 'w2', leaseExpiresAt: T0 + 60, now: T0 + 9 });
-      assert.deepEqual(rest.map((x) => x.id), [a3.id]);
+      assert.deepEqual(
+        rest.map((x) => x.id),
+        [a3.id],
+      );
       assert.equal((await store.tasks.getTask(other.id))?.status, TASK_STATUS.SCHEDULED);
       assert.equal((await store.tasks.getTask(cancelled.id))?.status, TASK_STATUS.CANCELLED);
     });
@@ -356,13 +372,36 @@ for (const dialect of TEST_DIALECTS) {
       for (let i = 0; i < 6; i++) ids.push((await s.store.tasks.createTask(newTask({ type: i % 2 === 0 ? 'core:text2text' : 'core:text2image' }))).id);
       const first = await s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w1', leaseExpiresAt: T0 + 100, now: T0 + 10 });
       const second = await s.store.tasks.claimTasks({ types: ['core:text2text'], limit: 2, leaseOwner: 'w2', leaseExpiresAt: T0 + 200, now: T0 + 20 });
-      const third = await s.store.tasks.claimTasks({ types: ['core:text2image'], limit: 3, leaseOwner: 'w3', leaseExpiresAt: T0 + 300, now: T0 + 30, startedAt: T0 + 31 });
-      assert.deepEqual(first.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts, x.startedAt]), [[ids[0], 'w1', T0 + 100, T0 + 10, 1, null]]);
-      assert.deepEqual(second.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts]), [ids[2], ids[4]].map((id) => [id, 'w2', T0 + 200, T0 + 20, 1]));
-      assert.deepEqual(third.map((x) => [x.id, x.leaseOwner, x.startedAt]), [ids[1], ids[3], ids[5]].map((id) => [id, 'w3', T0 + 31]));
+      const third = await s.store.tasks.claimTasks({
+        types: ['core:text2image'],
+        limit: 3,
+        leaseOwner: 'w3',
+        leaseExpiresAt: T0 + 300,
+        now: T0 + 30,
+        startedAt: T0 + 31,
+      });
+      assert.deepEqual(
+        first.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts, x.startedAt]),
+        [[ids[0], 'w1', T0 + 100, T0 + 10, 1, null]],
+      );
+      assert.deepEqual(
+        second.map((x) => [x.id, x.leaseOwner, x.leaseExpiresAt, x.lastUpdated, x.attempts]),
+        [ids[2], ids[4]].map((id) => [id, 'w2', T0 + 200, T0 + 20, 1]),
+      );
+      assert.deepEqual(
+        third.map((x) => [x.id, x.leaseOwner, x.startedAt]),
+        [ids[1], ids[3], ids[5]].map((id) => [id, 'w3', T0 + 31]),
+      );
       const done = await s.store.tasks.finishTask(ids[0] as number, 'w1', success(T0 + 40, { output: 'one' }));
       const wrongOwner = await s.store.tasks.finishTask(ids[2] as number, 'w1', success(T0 + 41));
-      const failed = await s.store.tasks.finishTask(ids[2] as number, 'w2', { status: TASK_STATUS.FAILED, output: null, errorMessage: 'boom', userFacingErrorMessage: 'Sorry', progress: null, now: T0 + 42 });
+      const failed = await s.store.tasks.finishTask(ids[2] as number, 'w2', {
+        status: TASK_STATUS.FAILED,
+        output: null,
+        errorMessage: 'boom',
+        userFacingErrorMessage: 'Sorry',
+        progress: null,
+        now: T0 + 42,
+      });
       const byAnyone = await s.store.tasks.finishTask(ids[4] as number, null, success(T0 + 43, { output: 'three' }));
       assert.deepEqual([done?.output, done?.endedAt, done?.leaseOwner], [{ output: 'one' }, T0 + 40, null]);
       assert.equal(wrongOwner, undefined);
@@ -427,8 +466,7 @@ for (const dialect of TEST_DIALECTS) {
       const task = await store.tasks.createTask(newTask());
       const fresh = await store.tasks.createTask(newTask({ type: 'fresh' }));
       await claimOne(store.tasks, 'w', T0, 'fresh');
-      const claim = (now: number) =>
-        store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: now + 10, now });
+      const claim = (now: number) => store.tasks.claimTasks({ types: ['core:text2text'], limit: 1, leaseOwner: 'w', leaseExpiresAt: now + 10, now });
 
       await claim(T0);
       // The lease ends at T0 + 10: not yet expired at that very second.
@@ -517,7 +555,13 @@ for (const dialect of TEST_DIALECTS) {
       const done = await store.tasks.createTask(newTask({ type: 'a' }));
       await store.tasks.finishTask(done.id, null, success(T0));
       const tasks: Task[] = [];
-      for (const [type, owner] of [['b', ALICE], ['a', BOB], ['c', ANON_A], ['a', ALICE], ['b', NOBODY]] as const) {
+      for (const [type, owner] of [
+        ['b', ALICE],
+        ['a', BOB],
+        ['c', ANON_A],
+        ['a', ALICE],
+        ['b', NOBODY],
+      ] as const) {
         tasks.push(await store.tasks.createTask(newTask({ type, ...ownerOf(owner) })));
       }
       const positions = async () => Promise.all(tasks.map((task) => store.tasks.queuePosition(task.id)));

@@ -8,7 +8,17 @@ import { createTestStore, TEST_DIALECTS, type TestDialect, type TestStore } from
 const T0 = 1_767_225_600;
 
 function newUser(id: string, over: Partial<Omit<User, 'authEpoch'>> = {}): Omit<User, 'authEpoch'> {
-  return { id, displayName: `User ${id}`, passwordHash: '$argon2id$hash', isAdmin: false, isGuest: false, enabled: true, createdAt: T0, quotaBytes: null, ...over };
+  return {
+    id,
+    displayName: `User ${id}`,
+    passwordHash: '$argon2id$hash',
+    isAdmin: false,
+    isGuest: false,
+    enabled: true,
+    createdAt: T0,
+    quotaBytes: null,
+    ...over,
+  };
 }
 
 function taskFor(userId: string | null): NewTask {
@@ -45,10 +55,7 @@ for (const dialect of TEST_DIALECTS) {
       assert.equal((await s.store.users.getUser('u1'))?.enabled, true); // asked again: the same answer
       // Through another connection, as the admin CLI in its own process would.
       await s.db.updateTable('users').set({ enabled: 0, auth_epoch: 7 }).where('id', '=', 'u1').execute();
-      assert.deepEqual(
-        [(await s.store.users.getUser('u1'))?.enabled, (await s.store.users.getUser('u1'))?.authEpoch],
-        [false, 7],
-      );
+      assert.deepEqual([(await s.store.users.getUser('u1'))?.enabled, (await s.store.users.getUser('u1'))?.authEpoch], [false, 7]);
       // Through this store: the new row, not a remembered one.
       await s.store.users.updateUser('u1', { enabled: true, displayName: 'Renamed' });
       const after = await s.store.users.getUser('u1');
@@ -84,7 +91,14 @@ for (const dialect of TEST_DIALECTS) {
 
     it(`${dialect}: createUser and getUser round-trip every field`, async (t) => {
       const { store } = await setup(t, dialect);
-      const input = newUser('Ädmin@example.com', { displayName: 'Änne', passwordHash: null, isAdmin: true, isGuest: true, enabled: false, createdAt: 4_102_444_800 });
+      const input = newUser('Ädmin@example.com', {
+        displayName: 'Änne',
+        passwordHash: null,
+        isAdmin: true,
+        isGuest: true,
+        enabled: false,
+        createdAt: 4_102_444_800,
+      });
       const created = await store.users.createUser(input);
       assert.deepEqual(created, { ...input, authEpoch: 0 });
       assert.deepEqual(await store.users.getUser(input.id), created);
@@ -113,10 +127,16 @@ for (const dialect of TEST_DIALECTS) {
       assert.deepEqual(await store.users.listUsers(), []);
       for (const id of ['carol', 'alice', 'bob']) await store.users.createUser(newUser(id));
       assert.equal(await store.users.countUsers(), 3);
-      assert.deepEqual((await store.users.listUsers()).map((u) => u.id), ['alice', 'bob', 'carol']);
+      assert.deepEqual(
+        (await store.users.listUsers()).map((u) => u.id),
+        ['alice', 'bob', 'carol'],
+      );
       // Code-unit order on every database, whatever PostgreSQL's collation says.
       for (const id of ['Zed', 'émile', '_x']) await store.users.createUser(newUser(id));
-      assert.deepEqual((await store.users.listUsers()).map((u) => u.id), ['Zed', '_x', 'alice', 'bob', 'carol', 'émile']);
+      assert.deepEqual(
+        (await store.users.listUsers()).map((u) => u.id),
+        ['Zed', '_x', 'alice', 'bob', 'carol', 'émile'],
+      );
     });
 
     it(`${dialect}: updateUser applies only the given changes and bumps authEpoch`, async (t) => {

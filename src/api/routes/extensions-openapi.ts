@@ -60,7 +60,7 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
         summary: 'Claim the next task (upstream P1), optionally long-polling',
         parameters: [...lists, wait, ...exAppHeaders],
         responses: {
-          '200': json('A claimed task, RUNNING under this ExApp\'s lease', {
+          '200': json("A claimed task, RUNNING under this ExApp's lease", {
             type: 'object',
             required: ['task', 'provider'],
             properties: { task: { type: 'object' }, provider: { type: 'object', properties: { name: { type: 'string' } } } },
@@ -117,7 +117,7 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
     },
     '/ocs/v2.php/taskprocessing/tasks_provider/{taskId}/result': {
       post: {
-        summary: 'Report the result (upstream P6), with taskproc\'s stricter checks',
+        summary: "Report the result (upstream P6), with taskproc's stricter checks",
         description:
           'An output that fails validation, or names a file id not uploaded for this task through ' +
           'tasks_provider/{taskId}/file, fails the task and answers 200 with the FAILED task, as upstream; the reason is logged.',
@@ -152,7 +152,7 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
             required: ['taskId', 'partialOutput'],
             properties: { taskId: { type: 'integer' }, partialOutput: { type: 'object', nullable: true } },
           }),
-          '404': json('Not the caller\'s task, or no such task', message),
+          '404': json("Not the caller's task, or no such task", message),
         },
       },
     },

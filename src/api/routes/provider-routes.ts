@@ -74,7 +74,10 @@ export function providerRoutes(deps: ProviderRouteDeps): OcsRoute[] {
         const gone = clientGone(ctx);
         const { claimed, hasMore } = await workers.nextBatch(appId, providerIds, taskTypeIds, n, entryBytes, waitMs, gone);
         if (gone.aborted && claimed.length > 0) {
-          await workers.giveBack(appId, claimed.map((c) => c.task.id));
+          await workers.giveBack(
+            appId,
+            claimed.map((c) => c.task.id),
+          );
           return { data: { tasks: [], has_more: true } };
         }
         return { data: { tasks: claimed.map(batchEntry), has_more: hasMore } };

@@ -33,11 +33,13 @@ const MAX_QUEUE_STATS_TYPES = 1000;
 export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
   const { service } = deps;
   const getTask = async (ctx: OcsContext) => ({ data: { task: taskJson(await service.get(ctx.caller, routeId(ctx, 'id'))) } });
-  const download = (name: string) => async (ctx: OcsContext): Promise<typeof RAW_REPLY> => {
-    const handle = await service.taskFile(ctx.caller, routeId(ctx, name), routeId(ctx, 'fileId'));
-    sendFile(ctx.reply, handle);
-    return RAW_REPLY;
-  };
+  const download =
+    (name: string) =>
+    async (ctx: OcsContext): Promise<typeof RAW_REPLY> => {
+      const handle = await service.taskFile(ctx.caller, routeId(ctx, name), routeId(ctx, 'fileId'));
+      sendFile(ctx.reply, handle);
+      return RAW_REPLY;
+    };
   const cancel = (name: string) => async (ctx: OcsContext) => ({
     data: { task: taskJson(await service.cancel(ctx.caller, routeId(ctx, name))) },
   });

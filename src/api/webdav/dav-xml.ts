@@ -33,7 +33,10 @@ const XMLNS = new RegExp(`\\bxmlns(?::(${NAME}))?\\s*=\\s*(?:"([^"]*)"|'([^']*)'
  * An empty body or an empty `<propfind/>` means allprop (RFC 4918 §9.1).
  */
 export function parsePropfind(body: string): PropfindRequest {
-  const text = body.replace(/<!--[\s\S]*?-->/g, '').replace(/<\?[\s\S]*?\?>/g, '').replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '');
+  const text = body
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .replace(/<\?[\s\S]*?\?>/g, '')
+    .replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, '');
   if (text.trim() === '') return { kind: 'allprop' };
 
   // Each open element pushes its namespace bindings; a closing tag pops them.
@@ -123,7 +126,11 @@ export function renderMultistatus(responses: readonly DavResponse[]): string {
   const parts = responses.map((r) => {
     let out = `<d:response><d:href>${escapeXml(r.href)}</d:href>`;
     if (r.found.length > 0) out += propstat(r.found, '200 OK');
-    if (r.missing.length > 0) out += propstat(r.missing.map((n) => [n, ''] as const), '404 Not Found');
+    if (r.missing.length > 0)
+      out += propstat(
+        r.missing.map((n) => [n, ''] as const),
+        '404 Not Found',
+      );
     return `${out}</d:response>`;
   });
   return `<?xml version="1.0"?>\n<d:multistatus${xmlns}>${parts.join('')}</d:multistatus>\n`;

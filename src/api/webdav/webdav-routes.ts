@@ -108,7 +108,10 @@ async function mustStat(deps: WebdavDeps, r: DavRequest): Promise<StoredFile> {
 
 /** Answered without credentials, as clients probe with it first; it says nothing about any file. */
 async function options(_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-  return reply.code(200).headers({ dav: '1, 3', allow: DAV_METHODS.join(', '), 'ms-author-via': 'DAV' }).send();
+  return reply
+    .code(200)
+    .headers({ dav: '1, 3', allow: DAV_METHODS.join(', '), 'ms-author-via': 'DAV' })
+    .send();
 }
 
 function fileHeaders(file: StoredFile): Record<string, string> {
@@ -125,7 +128,10 @@ async function put(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps): 
   // Refused before the store is even asked, so an oversized upload costs one header parse.
   if (length !== undefined && length > deps.maxUpload) throw uploadTooLarge(deps.maxUpload);
   const { file, created } = await deps.files.put(r.uid, r.path, bodyStream(req), { expectedSize: length, mime: req.headers['content-type'] });
-  return reply.code(created ? 201 : 204).headers(fileHeaders(file)).send();
+  return reply
+    .code(created ? 201 : 204)
+    .headers(fileHeaders(file))
+    .send();
 }
 
 async function get(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps, withBody: boolean): Promise<FastifyReply> {
@@ -169,7 +175,9 @@ async function mkcol(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps)
 
 async function propfind(req: FastifyRequest, reply: FastifyReply, deps: WebdavDeps): Promise<FastifyReply> {
   const r = await resolve(req, deps);
-  const depth = String(req.headers.depth ?? '1').trim().toLowerCase();
+  const depth = String(req.headers.depth ?? '1')
+    .trim()
+    .toLowerCase();
   const asked = parsePropfind((await readSmallBody(req, PROPFIND_BODY_LIMIT)).toString('utf8'));
   const target = await mustStat(deps, r);
   const nodes = depth !== '0' && target.isFolder ? [target, ...(await deps.files.list(r.uid, r.path))] : [target];
@@ -188,10 +196,7 @@ async function propfind(req: FastifyRequest, reply: FastifyReply, deps: WebdavDe
       missing: minimal ? [] : asked.props.filter((p) => !values.has(p)),
     };
   });
-  return reply
-    .code(207)
-    .headers({ 'content-type': XML, dav: '1, 3', vary: 'Brief,Prefer' })
-    .send(renderMultistatus(responses));
+  return reply.code(207).headers({ 'content-type': XML, dav: '1, 3', vary: 'Brief,Prefer' }).send(renderMultistatus(responses));
 }
 
 function contentLength(req: FastifyRequest): number | undefined {

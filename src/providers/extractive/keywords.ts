@@ -25,11 +25,7 @@ interface Candidate {
  * better one is skipped: the strongest word recurs in many candidates, and without this
  * "honeybee colony", "rent honeybee" and "honeybee health" would fill every slot.
  */
-export function extractKeyphrases(
-  sentences: readonly string[],
-  stopwords: ReadonlySet<string>,
-  limit: number,
-): string[] {
+export function extractKeyphrases(sentences: readonly string[], stopwords: ReadonlySet<string>, limit: number): string[] {
   const candidates = sentences.flatMap((s) => candidatesOf(s, stopwords));
   const score = wordScores(candidates);
 

@@ -63,7 +63,7 @@ function* blocks(text: string): Generator<string> {
   let quoting = false;
   for (const line of text.split(/\r\n?|\n/)) {
     const marker = BLOCK_MARKER.exec(line);
-    const quote = marker !== null && marker[0].trimStart().startsWith('>');
+    const quote = marker?.[0].trimStart().startsWith('>') === true;
     // Consecutive quoted lines ("> …" in a reply) are one wrapped paragraph, not a list.
     const continues = quote && quoting && line.slice(marker[0].length).trim() !== '';
     quoting = quote;

@@ -116,7 +116,10 @@ function envBackend(config: Config): BackendConfig | null {
  */
 function parseModelList(raw: string): Record<string, string> {
   const models: Record<string, string> = {};
-  for (const [i, part] of raw.split(',').map((p) => p.trim()).entries()) {
+  for (const [i, part] of raw
+    .split(',')
+    .map((p) => p.trim())
+    .entries()) {
     const eq = part.indexOf('=');
     const key = eq === -1 ? (i === 0 ? 'default' : '') : part.slice(0, eq).trim();
     const value = eq === -1 ? part : part.slice(eq + 1).trim();
@@ -148,7 +151,7 @@ function fileBackends(file: string): BackendConfig[] {
   };
   if (!isObject(doc)) return fail('the top level', 'must be an object with a "backends" key');
   for (const key of Object.keys(doc)) if (key !== 'backends') fail(key, 'is not a known key (the file has only "backends")');
-  const backends = doc['backends'];
+  const backends = doc.backends;
   if (!isObject(backends) || Object.keys(backends).length === 0) return fail('backends', 'must be an object with at least one named back end');
   return Object.entries(backends).map(([name, raw]) => fileBackend(name, raw, fail));
 }
@@ -180,11 +183,12 @@ function fileBackend(name: string, raw: unknown, fail: (key: string, problem: st
   const baseUrl = parseBaseUrl(str('baseUrl', true) as string, `${at}.baseUrl`);
   const imageSize = str('imageSize', false);
   if (imageSize !== null && !/^\d+x\d+$/.test(imageSize)) fail(`${at}.imageSize`, `must look like "1024x1024", got ${JSON.stringify(imageSize)}`);
-  const stream = raw['stream'];
+  const stream = raw.stream;
   if (stream !== undefined && typeof stream !== 'boolean') fail(`${at}.stream`, `must be true or false, got ${JSON.stringify(stream)}`);
 
-  const models = raw['models'];
-  if (!isObject(models) || Object.keys(models).length === 0) return fail(`${at}.models`, 'must be an object naming at least one model, e.g. {"default": "llama3.1"}');
+  const models = raw.models;
+  if (!isObject(models) || Object.keys(models).length === 0)
+    return fail(`${at}.models`, 'must be an object naming at least one model, e.g. {"default": "llama3.1"}');
   const checked: Record<string, string> = {};
   for (const [key, value] of Object.entries(models)) {
     if (typeof value !== 'string') fail(`${at}.models["${key}"]`, `must be a model name (a string), got ${JSON.stringify(value)}`);
@@ -193,13 +197,17 @@ function fileBackend(name: string, raw: unknown, fail: (key: string, problem: st
   }
 
   let taskTypes: string[] | null = null;
-  const listed = raw['taskTypes'];
+  const listed = raw.taskTypes;
   if (listed !== undefined) {
-    if (!Array.isArray(listed) || listed.length === 0) return fail(`${at}.taskTypes`, 'must be a non-empty list of task type ids (leave it out to serve every type the models allow)');
+    if (!Array.isArray(listed) || listed.length === 0)
+      return fail(`${at}.taskTypes`, 'must be a non-empty list of task type ids (leave it out to serve every type the models allow)');
     taskTypes = [];
     for (const [i, type] of listed.entries()) {
       if (typeof type !== 'string' || !SERVABLE.has(type)) {
-        fail(`${at}.taskTypes[${i}]`, `is ${JSON.stringify(type)}, not a task type an OpenAI-compatible back end can serve (one of ${CATALOGUE_ORDER.join(', ')})`);
+        fail(
+          `${at}.taskTypes[${i}]`,
+          `is ${JSON.stringify(type)}, not a task type an OpenAI-compatible back end can serve (one of ${CATALOGUE_ORDER.join(', ')})`,
+        );
       }
       if (taskTypes.includes(type)) fail(`${at}.taskTypes[${i}]`, `lists "${type}" twice`);
       taskTypes.push(type);
@@ -244,12 +252,14 @@ function resolve(b: Omit<BackendConfig, 'taskTypes'>, listed: string[] | null, m
 
 /** The model for a type: its own, else the default. null when neither is configured. */
 export function modelFor(b: Pick<BackendConfig, 'models'>, taskType: string): string | null {
-  return b.models[taskType] ?? b.models['default'] ?? null;
+  return b.models[taskType] ?? b.models.default ?? null;
 }
 
 function checkModelEntry(key: string, value: string, where: string): void {
   if (key !== 'default' && key !== 'voice' && !SERVABLE.has(key)) {
-    throw new ProvidersConfigError(`${where}: "${key}" is neither "default", "voice" nor a task type an OpenAI-compatible back end can serve (${CATALOGUE_ORDER.join(', ')})`);
+    throw new ProvidersConfigError(
+      `${where}: "${key}" is neither "default", "voice" nor a task type an OpenAI-compatible back end can serve (${CATALOGUE_ORDER.join(', ')})`,
+    );
   }
   if (value.trim() === '') throw new ProvidersConfigError(`${where}: the model name is empty`);
 }

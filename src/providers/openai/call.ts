@@ -76,7 +76,10 @@ export async function runCall<T>(
   const state: CallState = { statuses: [], retries: 0, refusedWaitMs: null };
   const scope: CallScope = { options: { signal: controller.signal }, kick: arm };
   try {
-    const result = await untilAborted(withRetries(fn, scope, backend.maxRetries, state, () => deadline - Date.now()), controller.signal);
+    const result = await untilAborted(
+      withRetries(fn, scope, backend.maxRetries, state, () => deadline - Date.now()),
+      controller.signal,
+    );
     target.health.markUp();
     return result;
   } catch (err) {
@@ -89,7 +92,13 @@ export async function runCall<T>(
   }
 }
 
-async function withRetries<T>(fn: (scope: CallScope) => Promise<T>, scope: CallScope, maxRetries: number, state: CallState, remainingMs: () => number): Promise<T> {
+async function withRetries<T>(
+  fn: (scope: CallScope) => Promise<T>,
+  scope: CallScope,
+  maxRetries: number,
+  state: CallState,
+  remainingMs: () => number,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(scope);

@@ -36,7 +36,7 @@ export function chatProvider(target: Target, base: { id: string; name: string; t
     }),
     isAvailable: () => target.health.isAvailable(),
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
-      const maxTokens = positiveInt(input['max_tokens']);
+      const maxTokens = positiveInt(input.max_tokens);
       const tools = TOOL_TYPES.has(taskType) ? parseTools(text(input, 'tools')) : undefined;
       const messages = await messagesFor(taskType, input, ctx);
       const expected = expectedOutputChars(taskType, input);
@@ -84,17 +84,22 @@ async function messagesFor(taskType: string, input: TaskIO, ctx: ProcessContext)
     return conversationMessages(input, taskType === 'core:text2text:chatwithtools');
   }
   if (taskType === MULTIMODAL_CHAT) {
-    const ids = input['input_attachments'];
+    const ids = input.input_attachments;
     if (!Array.isArray(ids)) throw new ProviderError('input.input_attachments must be a list of file ids', 'The attachments are not valid');
     const urls = await imageDataUrls(ids, ctx, (name) => `"${name}" cannot be sent to the AI model: only PNG, JPEG, WEBP and GIF images can be attached`);
-    return conversationMessages(input, true, urls.map((url) => ({ type: 'image_url', image_url: { url } })));
+    return conversationMessages(
+      input,
+      true,
+      urls.map((url) => ({ type: 'image_url', image_url: { url } })),
+    );
   }
   if (taskType === 'core:analyze-images') {
     const question = nonEmpty(input, 'input');
     const parts: ChatCompletionContentPart[] = [{ type: 'text', text: question }];
-    const ids = input['images'];
+    const ids = input.images;
     if (!Array.isArray(ids) || ids.length === 0) throw new ProviderError('input.images must be a non-empty list of file ids', 'No images were given');
-    for (const url of await imageDataUrls(ids, ctx, (name) => `"${name}" is not an image that can be analyzed`)) parts.push({ type: 'image_url', image_url: { url } });
+    for (const url of await imageDataUrls(ids, ctx, (name) => `"${name}" is not an image that can be analyzed`))
+      parts.push({ type: 'image_url', image_url: { url } });
     return [
       { role: 'system', content: ANALYZE_IMAGES_SYSTEM },
       { role: 'user', content: parts },

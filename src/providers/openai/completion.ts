@@ -55,13 +55,13 @@ export async function complete(target: Target, scope: CallScope, req: Completion
         const first = Array.isArray(choice) ? (choice[0] as Record<string, unknown> | undefined) : undefined;
         if (!first || typeof first !== 'object') continue;
         sawChoice = true;
-        const delta = (first['delta'] ?? {}) as { content?: unknown; tool_calls?: unknown };
+        const delta = (first.delta ?? {}) as { content?: unknown; tool_calls?: unknown };
         if (typeof delta.content === 'string' && delta.content !== '') {
           answer.content += delta.content;
           onChars(answer.content.length);
         }
         if (Array.isArray(delta.tool_calls)) addToolCallDeltas(answer.calls, delta.tool_calls);
-        if (typeof first['finish_reason'] === 'string') answer.finishReason = first['finish_reason'];
+        if (typeof first.finish_reason === 'string') answer.finishReason = first.finish_reason;
       }
       if (!sawChoice) throw new MalformedAnswerError('the event stream carried no choices');
     }
@@ -70,7 +70,8 @@ export async function complete(target: Target, scope: CallScope, req: Completion
   }
   const toolCalls = nextcloudToolCalls(answer.calls.filter((c) => c.name !== ''));
   if (answer.content.trim() === '' && !(req.allowEmptyContent && toolCalls.length > 0)) {
-    if (answer.finishReason === 'content_filter') throw new ProviderError('The answer was withheld by the content filter (finish_reason "content_filter")', USER_MESSAGES.filtered);
+    if (answer.finishReason === 'content_filter')
+      throw new ProviderError('The answer was withheld by the content filter (finish_reason "content_filter")', USER_MESSAGES.filtered);
     throw new MalformedAnswerError(`the model returned an empty answer (finish_reason ${JSON.stringify(answer.finishReason)})`);
   }
   return { content: answer.content, toolCalls };
@@ -82,7 +83,8 @@ function addToolCallDeltas(calls: Accumulated['calls'], deltas: unknown[]): void
     if (typeof d !== 'object' || d === null) continue;
     const delta = d as { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } };
     const index = typeof delta.index === 'number' ? delta.index : calls.length;
-    const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+    const call = calls[index] ?? { id: '', name: '', arguments: '' };
+    calls[index] = call;
     if (typeof delta.id === 'string') call.id = delta.id;
     if (typeof delta.function?.name === 'string') call.name += delta.function.name;
     if (typeof delta.function?.arguments === 'string') call.arguments += delta.function.arguments;
@@ -103,7 +105,11 @@ function fromCompletion(raw: unknown): Accumulated {
   if (Array.isArray(message.tool_calls)) {
     for (const c of message.tool_calls as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
       if (typeof c?.function?.name !== 'string') continue;
-      calls.push({ id: String(c.id ?? ''), name: c.function.name, arguments: typeof c.function.arguments === 'string' ? c.function.arguments : JSON.stringify(c.function.arguments ?? {}) });
+      calls.push({
+        id: String(c.id ?? ''),
+        name: c.function.name,
+        arguments: typeof c.function.arguments === 'string' ? c.function.arguments : JSON.stringify(c.function.arguments ?? {}),
+      });
     }
   }
   return {

@@ -33,7 +33,7 @@ export function conversationMessages(input: TaskIO, withTools: boolean, attachme
   const messages: ChatCompletionMessageParam[] = [];
   const system = text(input, 'system_prompt', true);
   if (system.trim() !== '') messages.push({ role: 'system', content: system });
-  messages.push(...historyMessages(input['history']));
+  messages.push(...historyMessages(input.history));
   const message = text(input, 'input');
   const toolResults = withTools ? toolMessages(text(input, 'tool_message', true)) : [];
   // Tool results go right after the history: OpenAI requires them to follow the assistant
@@ -57,21 +57,21 @@ function historyMessages(history: unknown): ChatCompletionMessageParam[] {
     const at = `input.history[${i}]`;
     const m = parseJson(entry, at, INVALID_HISTORY);
     if (!isObject(m)) throw new ProviderError(`${at} must be a JSON object with "role" and "content"`, INVALID_HISTORY);
-    const content = typeof m['content'] === 'string' ? m['content'] : m['content'] === undefined || m['content'] === null ? '' : JSON.stringify(m['content']);
-    switch (m['role']) {
+    const content = typeof m.content === 'string' ? m.content : m.content === undefined || m.content === null ? '' : JSON.stringify(m.content);
+    switch (m.role) {
       case 'human':
       case 'user':
         return { role: 'user', content };
       case 'system':
         return { role: 'system', content };
       case 'assistant': {
-        const calls = Array.isArray(m['tool_calls']) && m['tool_calls'].length > 0 ? m['tool_calls'].map((c, j) => openaiToolCall(c, `${at}.tool_calls[${j}]`)) : null;
+        const calls = Array.isArray(m.tool_calls) && m.tool_calls.length > 0 ? m.tool_calls.map((c, j) => openaiToolCall(c, `${at}.tool_calls[${j}]`)) : null;
         return calls === null ? { role: 'assistant', content } : { role: 'assistant', content: content === '' ? null : content, tool_calls: calls };
       }
       case 'tool':
-        return { role: 'tool', tool_call_id: String(m['tool_call_id'] ?? ''), content };
+        return { role: 'tool', tool_call_id: String(m.tool_call_id ?? ''), content };
       default:
-        throw new ProviderError(`${at} has the unknown role ${JSON.stringify(m['role'])} (expected human, assistant, system or tool)`, INVALID_HISTORY);
+        throw new ProviderError(`${at} has the unknown role ${JSON.stringify(m.role)} (expected human, assistant, system or tool)`, INVALID_HISTORY);
     }
   });
 }
@@ -79,11 +79,15 @@ function historyMessages(history: unknown): ChatCompletionMessageParam[] {
 /** History tool calls come back in Nextcloud's shape ({name, id, args}); OpenAI's own shape passes through. */
 function openaiToolCall(call: unknown, at: string): ChatCompletionMessageToolCall {
   if (!isObject(call)) throw new ProviderError(`${at} must be an object`, INVALID_HISTORY);
-  const fn = call['function'];
+  const fn = call.function;
   if (isObject(fn)) {
-    return { id: String(call['id'] ?? ''), type: 'function', function: { name: String(fn['name'] ?? ''), arguments: typeof fn['arguments'] === 'string' ? fn['arguments'] : JSON.stringify(fn['arguments'] ?? {}) } };
+    return {
+      id: String(call.id ?? ''),
+      type: 'function',
+      function: { name: String(fn.name ?? ''), arguments: typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {}) },
+    };
   }
-  return { id: String(call['id'] ?? ''), type: 'function', function: { name: String(call['name'] ?? ''), arguments: JSON.stringify(call['args'] ?? {}) } };
+  return { id: String(call.id ?? ''), type: 'function', function: { name: String(call.name ?? ''), arguments: JSON.stringify(call.args ?? {}) } };
 }
 
 /** `tool_message`: one result or a list of them, each `{tool_call_id, content}` (content may be any JSON). */
@@ -92,11 +96,11 @@ function toolMessages(raw: string): ChatCompletionMessageParam[] {
   const parsed = parseJson(raw, 'input.tool_message', INVALID_TOOL_MESSAGE);
   const list = Array.isArray(parsed) ? parsed : [parsed];
   return list.map((m, i) => {
-    if (!isObject(m) || (m['tool_call_id'] === undefined && m['id'] === undefined)) {
+    if (!isObject(m) || (m.tool_call_id === undefined && m.id === undefined)) {
       throw new ProviderError(`input.tool_message[${i}] must be an object with "tool_call_id" and "content"`, INVALID_TOOL_MESSAGE);
     }
-    const content = typeof m['content'] === 'string' ? m['content'] : JSON.stringify(m['content'] ?? '');
-    return { role: 'tool', tool_call_id: String(m['tool_call_id'] ?? m['id']), content };
+    const content = typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? '');
+    return { role: 'tool', tool_call_id: String(m.tool_call_id ?? m.id), content };
   });
 }
 
@@ -107,8 +111,8 @@ export function parseTools(raw: string): ChatCompletionTool[] | undefined {
   if (!Array.isArray(parsed)) throw new ProviderError('input.tools must be a JSON list of tool definitions', INVALID_TOOLS);
   if (parsed.length === 0) return undefined;
   return parsed.map((tool, i) => {
-    if (isObject(tool) && isObject(tool['function'])) return tool as unknown as ChatCompletionTool;
-    if (isObject(tool) && typeof tool['name'] === 'string') return { type: 'function', function: tool as unknown as FunctionDefinition };
+    if (isObject(tool) && isObject(tool.function)) return tool as unknown as ChatCompletionTool;
+    if (isObject(tool) && typeof tool.name === 'string') return { type: 'function', function: tool as unknown as FunctionDefinition };
     throw new ProviderError(`input.tools[${i}] is not a tool definition ({"type": "function", "function": {"name": ...}})`, INVALID_TOOLS);
   });
 }

@@ -66,12 +66,18 @@ export function toProviderError(err: unknown, s: CallSubject, call: CallState, t
     );
   }
   if (err instanceof RateLimitError) {
-    const waited = call.refusedWaitMs !== null ? `it asked to wait ${Math.round(call.refusedWaitMs / 1000)} s, longer than taskproc waits` : `still rate-limited after ${retries(call)}`;
+    const waited =
+      call.refusedWaitMs !== null
+        ? `it asked to wait ${Math.round(call.refusedWaitMs / 1000)} s, longer than taskproc waits`
+        : `still rate-limited after ${retries(call)}`;
     return new ProviderError(`HTTP 429 from ${where}: ${waited} (${detail(err)})`, USER_MESSAGES.busy);
   }
   if (err instanceof BadRequestError || (err instanceof APIError && err.status === 422)) {
     const message = detail(err);
-    return new ProviderError(`HTTP ${err.status} from ${where}: the back end rejected the request (${message})`, `The AI service rejected the request: ${truncate(message, USER_DETAIL_MAX)}`);
+    return new ProviderError(
+      `HTTP ${err.status} from ${where}: the back end rejected the request (${message})`,
+      `The AI service rejected the request: ${truncate(message, USER_DETAIL_MAX)}`,
+    );
   }
   if (err instanceof APIConnectionError) {
     const code = causeCode(err);

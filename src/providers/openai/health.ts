@@ -46,7 +46,9 @@ export class BackendHealth {
   /** A request showed the back end is misconfigured or unreachable. */
   markDown(reason: string): void {
     if (this.downUntil === null) {
-      this.deps.log(`OpenAI-compatible back end "${this.backend.name}" (${this.backend.baseUrl}) is unavailable: ${reason}. Its task types are hidden; it is checked again in ${RECHECK_MS / 1000} s.`);
+      this.deps.log(
+        `OpenAI-compatible back end "${this.backend.name}" (${this.backend.baseUrl}) is unavailable: ${reason}. Its task types are hidden; it is checked again in ${RECHECK_MS / 1000} s.`,
+      );
     }
     this.downUntil = this.deps.now() + RECHECK_MS;
   }
@@ -83,7 +85,7 @@ function probeModels(backend: BackendConfig): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const url = new URL(`${backend.baseUrl}/models`);
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (backend.apiKey !== null) headers['authorization'] = `Bearer ${backend.apiKey}`;
+    if (backend.apiKey !== null) headers.authorization = `Bearer ${backend.apiKey}`;
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers, timeout: PROBE_TIMEOUT_MS });
     req.on('socket', (socket) => socket.unref());
     req.on('response', (res) => {

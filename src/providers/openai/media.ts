@@ -34,8 +34,9 @@ export function textToImageProvider(target: Target, base: Base): InProcessProvid
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
       const prompt = text(input, 'input');
       if (prompt.trim() === '') throw new ProviderError('input.input is empty', 'The prompt is empty: describe the image you want');
-      const wanted = input['numberOfImages'] ?? 1;
-      if (typeof wanted !== 'number' || !Number.isInteger(wanted)) throw new ProviderError(`numberOfImages must be a whole number, got ${String(wanted)}`, 'The number of images must be a whole number');
+      const wanted = input.numberOfImages ?? 1;
+      if (typeof wanted !== 'number' || !Number.isInteger(wanted))
+        throw new ProviderError(`numberOfImages must be a whole number, got ${String(wanted)}`, 'The number of images must be a whole number');
       if (wanted > MAX_IMAGES) throw new ProviderError(`numberOfImages is ${wanted}`, TOO_MANY_IMAGES);
       if (wanted < 1) throw new ProviderError(`numberOfImages is ${wanted}`, TOO_FEW_IMAGES);
       const perRequest = model.startsWith('dall-e-3') ? 1 : wanted;
@@ -58,7 +59,11 @@ export function textToImageProvider(target: Target, base: Base): InProcessProvid
         images.push(...batch.slice(0, wanted - images.length));
         ctx.reportProgress(Math.min(0.95, images.length / wanted));
       }
-      if (images.length < wanted) throw new ProviderError(`Back end "${target.backend.name}" returned ${images.length} of ${wanted} images after ${wanted} requests`, 'Fewer images than asked for could be generated');
+      if (images.length < wanted)
+        throw new ProviderError(
+          `Back end "${target.backend.name}" returned ${images.length} of ${wanted} images after ${wanted} requests`,
+          'Fewer images than asked for could be generated',
+        );
       return { images };
     },
   };
@@ -78,7 +83,7 @@ export function imageToImageProvider(target: Target, base: Base): InProcessProvi
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
       const prompt = text(input, 'prompt');
       if (prompt.trim() === '') throw new ProviderError('input.prompt is empty', 'The prompt is empty: describe the changes you want');
-      const ids = input['input'];
+      const ids = input.input;
       if (!Array.isArray(ids) || ids.length === 0) throw new ProviderError('input.input must be a non-empty list of file ids', 'No image to edit was given');
       const images: { bytes: Buffer; mime: string; name: string }[] = [];
       for (const id of ids) {
@@ -86,7 +91,10 @@ export function imageToImageProvider(target: Target, base: Base): InProcessProvi
         const bytes = await handle.buffer();
         const mime = imageMime(bytes);
         if (mime === null) {
-          throw new ProviderError(`Input file ${handle.file.id} (${handle.file.mime}) is not a PNG, JPEG, WEBP or GIF image`, `"${handle.file.name}" is not an image that can be edited`);
+          throw new ProviderError(
+            `Input file ${handle.file.id} (${handle.file.mime}) is not a PNG, JPEG, WEBP or GIF image`,
+            `"${handle.file.name}" is not an image that can be edited`,
+          );
         }
         images.push({ bytes, mime, name: handle.file.name });
       }
@@ -111,7 +119,8 @@ export function imageToImageProvider(target: Target, base: Base): InProcessProvi
 }
 
 function decodeImages(answer: unknown, offset: number): FileOutputValue[] {
-  if (typeof answer === 'string') throw new MalformedAnswerError(looksLikeHtml(answer) ? 'the answer is an HTML page, not JSON' : 'the answer is text, not JSON');
+  if (typeof answer === 'string')
+    throw new MalformedAnswerError(looksLikeHtml(answer) ? 'the answer is an HTML page, not JSON' : 'the answer is text, not JSON');
   const data = (answer as { data?: unknown } | null)?.data;
   if (!Array.isArray(data)) throw new MalformedAnswerError('the answer has no "data" list');
   if (data.length === 0) throw new MalformedAnswerError('the answer has an empty "data" list');
@@ -121,7 +130,8 @@ function decodeImages(answer: unknown, offset: number): FileOutputValue[] {
     if (!/^[A-Za-z0-9+/\s]*=*\s*$/.test(b64)) throw new MalformedAnswerError(`image ${i + 1} is not valid base64`);
     const bytes = Buffer.from(b64, 'base64');
     const mime = imageMime(bytes);
-    if (mime === null) throw new MalformedAnswerError(`image ${i + 1} is not a PNG, JPEG, WEBP or GIF image (first bytes ${bytes.subarray(0, 8).toString('hex')})`);
+    if (mime === null)
+      throw new MalformedAnswerError(`image ${i + 1} is not a PNG, JPEG, WEBP or GIF image (first bytes ${bytes.subarray(0, 8).toString('hex')})`);
     return { data: bytes, mime, name: `image-${offset + i + 1}.${IMAGE_EXTENSIONS[mime]}` };
   });
 }
@@ -136,7 +146,7 @@ export function audioToTextProvider(target: Target, base: Base): InProcessProvid
     ...providerInfo({ ...base, expectedRuntime: 60 }),
     isAvailable: () => target.health.isAvailable(),
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
-      const handle = await ctx.inputFile(Number(input['input']));
+      const handle = await ctx.inputFile(Number(input.input));
       if (handle.file.size === 0) throw new ProviderError(`Input file ${handle.file.id} is empty`, 'The audio file is empty');
       const transcript = await runCall(target, ctx, { endpoint: 'POST /audio/transcriptions', model }, async ({ options }) => {
         const file = await toFile(handle.stream(), handle.file.name, { type: handle.file.mime });
@@ -158,7 +168,7 @@ export function audioToTextProvider(target: Target, base: Base): InProcessProvid
 /** core:text2speech through POST /audio/speech (mp3 asked); the bytes become the output file. */
 export function textToSpeechProvider(target: Target, base: Base): InProcessProvider {
   const { model } = base;
-  const voice = target.backend.models['voice'] ?? DEFAULT_VOICE;
+  const voice = target.backend.models.voice ?? DEFAULT_VOICE;
   return {
     ...providerInfo({ ...base, expectedRuntime: 30 }),
     isAvailable: () => target.health.isAvailable(),
@@ -172,7 +182,9 @@ export function textToSpeechProvider(target: Target, base: Base): InProcessProvi
         if (bytes.length === 0) throw new MalformedAnswerError('the answer is empty');
         const sniffed = audioMime(bytes);
         if (sniffed === null) {
-          const what = looksLikeHtml(bytes.subarray(0, 200).toString('utf8')) ? 'an HTML page' : `${declared || 'untyped'} data (first bytes ${bytes.subarray(0, 8).toString('hex')})`;
+          const what = looksLikeHtml(bytes.subarray(0, 200).toString('utf8'))
+            ? 'an HTML page'
+            : `${declared || 'untyped'} data (first bytes ${bytes.subarray(0, 8).toString('hex')})`;
           throw new MalformedAnswerError(`the answer is ${what}, not audio`);
         }
         // The bytes decide: a server may label mp3 as application/octet-stream.

@@ -155,7 +155,7 @@ export const ANALYZE_IMAGES_SYSTEM =
  */
 export function expectedOutputChars(taskType: string, input: TaskIO): number {
   const len = (key: string) => (typeof input[key] === 'string' ? (input[key] as string).length : 0);
-  const maxTokens = typeof input['max_tokens'] === 'number' && input['max_tokens'] > 0 ? input['max_tokens'] * 4 : null;
+  const maxTokens = typeof input.max_tokens === 'number' && input.max_tokens > 0 ? input.max_tokens * 4 : null;
   const clamp = (n: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.round(n)));
   switch (taskType) {
     case 'core:text2text:summary':
@@ -191,11 +191,20 @@ export function expectedOutputChars(taskType: string, input: TaskIO): number {
 export function tidyOutput(taskType: string, output: string): string {
   let out = output.replace(/^\s*<think>[\s\S]*?<\/think>\s*/, '').trim();
   if (taskType === 'core:text2text:headline') {
-    out = out.replace(/^(headline|title)\s*:\s*/i, '').replace(/^["'“”«»]+|["'“”«»]+$/g, '').replace(/\.$/, '').trim();
+    out = out
+      .replace(/^(headline|title)\s*:\s*/i, '')
+      .replace(/^["'“”«»]+|["'“”«»]+$/g, '')
+      .replace(/\.$/, '')
+      .trim();
   } else if (taskType === 'core:text2text:topics' && out.includes('\n')) {
     out = out
       .split('\n')
-      .map((line) => line.replace(/^\s*(?:[-*•]|\d+[.)])\s*/, '').replace(/,\s*$/, '').trim())
+      .map((line) =>
+        line
+          .replace(/^\s*(?:[-*•]|\d+[.)])\s*/, '')
+          .replace(/,\s*$/, '')
+          .trim(),
+      )
       .filter((line) => line !== '')
       .join(', ');
   } else if (taskType === 'core:generateemoji') {

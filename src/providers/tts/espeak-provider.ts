@@ -18,7 +18,7 @@ export function espeakProvider(): InProcessProvider {
       expectedRuntime: 5,
     }),
     async process(input: TaskIO, ctx: ProcessContext): Promise<TaskIO> {
-      const text = input['input'];
+      const text = input.input;
       if (typeof text !== 'string') throw new ProviderError(`input.input must be a string, got ${typeof text}`);
       const speech = await speak(text, { signal: ctx.signal, onProgress: (p) => ctx.reportProgress(p) });
       return { speech: { data: encodeWav(speech.samples, speech.sampleRate), mime: 'audio/wav', name: 'speech.wav' } };

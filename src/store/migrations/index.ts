@@ -69,7 +69,10 @@ async function refuseNewerSchema(db: Kysely<any>, known: Record<string, Migratio
   if (!tables.some((t) => t.name === MIGRATION_TABLE && (schema === null || t.schema === schema))) return;
   const from = schema === null ? db : db.withSchema(schema);
   const rows: { name: string }[] = await from.selectFrom(MIGRATION_TABLE).select('name').execute();
-  const unknown = rows.map((r) => r.name).filter((name) => !Object.hasOwn(known, name)).sort();
+  const unknown = rows
+    .map((r) => r.name)
+    .filter((name) => !Object.hasOwn(known, name))
+    .sort();
   const newest = unknown.at(-1);
   if (newest !== undefined) {
     throw new Error(`The database schema (${newest}) is newer than this taskproc; upgrade taskproc`);

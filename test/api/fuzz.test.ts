@@ -75,7 +75,7 @@ describe('fuzzing every route and parameter decoder', () => {
   it('answers seeded random requests to every OCS route, never with a 5xx or a dropped connection', async () => {
     await fc.assert(property(ocsRequestArbitrary), {
       seed: SEED,
-      numRuns: 500,
+      numRuns: 1500,
       includeErrorInReport: true,
       plugins: [fc.interruptAfterTimeLimit(20_000), fc.timeout(30_000)],
     });
@@ -85,7 +85,7 @@ describe('fuzzing every route and parameter decoder', () => {
   it('answers seeded random WebDAV requests with Sabre errors, never with a 5xx or a dropped connection', async () => {
     await fc.assert(property(davRequestArbitrary), {
       seed: SEED,
-      numRuns: 200,
+      numRuns: 600,
       includeErrorInReport: true,
       plugins: [fc.interruptAfterTimeLimit(10_000), fc.timeout(30_000)],
     });

@@ -78,7 +78,10 @@ describe('defects the fuzzing found', () => {
       sendRaw(f.w.port, {
         method: 'GET',
         target: `${V2}/queue_stats?format=json`,
-        headers: [['Authorization', f.s.admin.auth], ['Content-Type', 'application/json']],
+        headers: [
+          ['Authorization', f.s.admin.auth],
+          ['Content-Type', 'application/json'],
+        ],
         body: JSON.stringify({ taskTypeIds }),
       });
     const tooMany = await stats(Array.from({ length: 35_000 }, (_, i) => i.toString(36)));

@@ -30,10 +30,59 @@ type Headers = [string, string | Buffer][];
 
 /** Strings that have broken parsers: escapes, brackets, NUL, surrogates, direction marks, odd numbers. */
 const NASTY_STRINGS = [
-  '', ' ', '0', '-0', '1e3', '1e999', '0x10', '+1', '.5', '5.', 'NAN', 'INF', '99999999999999999999', '-9223372036854775809',
-  'true', 'false', 'null', '[]', '{}', 'a[b]', ']', '[', '%', '%zz', '%00', '%2e%2e', '+', '&', '=', '..', '/', '\\',
-  '\u0000', 'a\u0000b', '\ud800', '\udfff', '\ufeff', '\uffff', '\u202e', '\u200b', 'e\u0301', '💩', '\r\n', '<x>', '&amp;', ']]>',
-  '__proto__', 'constructor', 'prototype', '@attributes', 'core:text2text', 'fuzz', 'alice',
+  '',
+  ' ',
+  '0',
+  '-0',
+  '1e3',
+  '1e999',
+  '0x10',
+  '+1',
+  '.5',
+  '5.',
+  'NAN',
+  'INF',
+  '99999999999999999999',
+  '-9223372036854775809',
+  'true',
+  'false',
+  'null',
+  '[]',
+  '{}',
+  'a[b]',
+  ']',
+  '[',
+  '%',
+  '%zz',
+  '%00',
+  '%2e%2e',
+  '+',
+  '&',
+  '=',
+  '..',
+  '/',
+  '\\',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  '\ufeff',
+  '\uffff',
+  '\u202e',
+  '\u200b',
+  'e\u0301',
+  '💩',
+  '\r\n',
+  '<x>',
+  '&amp;',
+  ']]>',
+  '__proto__',
+  'constructor',
+  'prototype',
+  '@attributes',
+  'core:text2text',
+  'fuzz',
+  'alice',
 ];
 
 const charUnit = fc.constantFrom(
@@ -104,11 +153,14 @@ function authFor(w: FuzzWorld, route: OcsRouteInfo): fc.Arbitrary<[string, strin
     { arbitrary: fc.constantFrom(one(w.alice), one(w.aliceBearer), one(w.bob), one(w.admin), one(w.guest)), weight: 2 },
     { arbitrary: fc.constantFrom(w.exApp(), w.exApp('alice'), w.exApp('bob'), w.exApp('nobody')), weight: 2 },
     {
-      arbitrary: oddString.map((s) => [
-        ['EX-APP-ID', headerBytes(s)],
-        ['EX-APP-VERSION', '1.0.0'],
-        ['AUTHORIZATION-APP-API', b64(`${s}:${w.exAppSecret}`)],
-      ] as [string, string | Buffer][]),
+      arbitrary: oddString.map(
+        (s) =>
+          [
+            ['EX-APP-ID', headerBytes(s)],
+            ['EX-APP-VERSION', '1.0.0'],
+            ['AUTHORIZATION-APP-API', b64(`${s}:${w.exAppSecret}`)],
+          ] as [string, string | Buffer][],
+      ),
       weight: 1,
     },
     { arbitrary: oddString.map((s) => one(`Basic ${b64(`${s}:${s}`)}`)), weight: 1 },
@@ -133,10 +185,7 @@ const idArb = (w: FuzzWorld) =>
   );
 
 const SEGMENTS = ['fuzz.txt', 'dir', 'a%20b', '..', '.', '%2e%2e', '%2f', '%00', '%252e', 'a%2fb', '%C3%A4', '%F0%9F%92%A9', '', '%zz', '~'];
-const segment = fc.oneof(
-  { arbitrary: fc.constantFrom(...SEGMENTS), weight: 3 },
-  { arbitrary: oddString.map(pct), weight: 1 },
-);
+const segment = fc.oneof({ arbitrary: fc.constantFrom(...SEGMENTS), weight: 3 }, { arbitrary: oddString.map(pct), weight: 1 });
 const ODD_PREFIXES = ['', '/ocs/v1.php', '/ocs/v2.php', '/ocs/v2.php/taskprocessing', '/ocs/v3.php', '/index.php', '/status.php', '/remote.php'];
 
 type BodyKind = 'none' | 'json' | 'json-raw' | 'form' | 'multipart' | 'other';
@@ -167,7 +216,10 @@ export function ocsRequestArbitrary(w: FuzzWorld): fc.Arbitrary<FuzzCase> {
         accept: fc.option(fc.constantFrom(...ODD_ACCEPTS), { freq: 3 }),
         bodyKind: fc.constantFrom<BodyKind>('none', 'json', 'json', 'json-raw', 'form', 'multipart', 'other'),
         body: paramsFor(w, route),
-        rawBody: fc.oneof(oddString, oddValue.map((v) => JSON.stringify(v) ?? 'undefined')),
+        rawBody: fc.oneof(
+          oddString,
+          oddValue.map((v) => JSON.stringify(v) ?? 'undefined'),
+        ),
         // A chunked body now and then (what Node's http client sends for a body without a length).
         chunked: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
         contentType: fc.constantFrom(...ODD_TYPES),

@@ -76,8 +76,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     body,
   });
   /** A worker's JSON POST about the claimed task (`progress`, `result`, `stream-result`). */
-  const toWorker = (what: string, body: string, format = 'json') =>
-    json('POST', `${V2}/tasks_provider/${claimed}/${what}?format=${format}`, worker(), body);
+  const toWorker = (what: string, body: string, format = 'json') => json('POST', `${V2}/tasks_provider/${claimed}/${what}?format=${format}`, worker(), body);
   /** A valid schedule with more headers. */
   const scheduleWith = (...extra: [string, string][]): RawRequest => ({
     ...schedule(JSON.stringify(task)),
@@ -85,7 +84,9 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
   });
   // Text that does not compress, as PostgreSQL would compress a repeated character inside an index.
   const noise = (n: number, seed = 0) =>
-    Array.from({ length: Math.ceil(n / 64) }, (_, i) => createHash('sha256').update(`${seed}:${i}`).digest('hex')).join('').slice(0, n);
+    Array.from({ length: Math.ceil(n / 64) }, (_, i) => createHash('sha256').update(`${seed}:${i}`).digest('hex'))
+      .join('')
+      .slice(0, n);
   const customType = (id: string) => ({
     id,
     name: 'Fuzz custom type',
@@ -115,10 +116,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
       'JSON with invalid UTF-8 bytes',
       schedule(Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('","appId":"a","input":{}}')])),
     ],
-    [
-      'JSON with an escaped NUL in every string',
-      schedule(JSON.stringify({ ...task, appId: 'a\u0000', customId: '\u0000', input: { input: '\u0000' } })),
-    ],
+    ['JSON with an escaped NUL in every string', schedule(JSON.stringify({ ...task, appId: 'a\u0000', customId: '\u0000', input: { input: '\u0000' } }))],
     ['JSON with escaped lone surrogates', schedule('{"type":"\\ud800","appId":"\\udfff","customId":"\\ud800\\ud800","input":{"input":"\\udc00"}}')],
     ['JSON with a duplicate key', schedule('{"type":"a","type":{"x":1},"appId":"fuzz","input":{}}')],
     ['JSON nested 100 000 arrays deep', schedule(nestedJson(100_000))],
@@ -148,7 +146,13 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
         method: 'POST',
         target: `${V2}/schedule?format=xml`,
         headers: [...alice, ['Content-Type', `multipart/form-data; boundary=${boundary}`]],
-        body: multipart(boundary, [['type', w.taskType], ['appId', 'fuzz'], ['input[input]', 'x'], ['input[number]', '1'], ['input[choice]', 'a']]),
+        body: multipart(boundary, [
+          ['type', w.taskType],
+          ['appId', 'fuzz'],
+          ['input[input]', 'x'],
+          ['input[number]', '1'],
+          ['input[choice]', 'a'],
+        ]),
       },
     ],
     [
@@ -188,10 +192,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['a query string of 1500 variables', get(`${V2}/tasks?format=json&${Array.from({ length: 1500 }, (_, i) => `a[]=${i}`).join('&')}`)],
     ['malformed percent escapes in the query', get(`${V2}/tasks?format=json&customId=%&taskType=%g0%`)],
     ['an undecodable escape in the query', get(`${V2}/tasks?format=json&customId=%ff%fe`)],
-    [
-      'wait past the limit',
-      get(`${V2}/tasks_provider/next?format=json&providerIds[]=${w.provider}&taskTypeIds[]=${w.taskType}&wait=1e999`, worker()),
-    ],
+    ['wait past the limit', get(`${V2}/tasks_provider/next?format=json&providerIds[]=${w.provider}&taskTypeIds[]=${w.taskType}&wait=1e999`, worker())],
     [
       'queue_stats for 35 000 task types',
       // In base 36 the list fits the body limit: the types must reach the handler.
@@ -206,7 +207,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
         body: JSON.stringify({ providerIds: range(15_000, (i) => `p${i}`), taskTypeIds: range(15_000, (i) => `t${i}`), numberOfTasks: 1000 }),
       },
     ],
-    ...['1e999', 1.5, -1, '0x10', ' 7 ', 9007199254740993, '-0'].map((id): [string, RawRequest] => [
+    ...['1e999', 1.5, -1, '0x10', ' 7 ', 2 ** 53 + 2, '-0'].map((id): [string, RawRequest] => [
       `an input file id of ${JSON.stringify(id)}`,
       schedule(JSON.stringify({ ...task, input: { ...task.input, file: id, files: [id, w.fileId] } })),
     ]),
@@ -223,35 +224,17 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['numberOfTasks as a fraction', get(`${V2}/tasks_provider/next_batch?format=json&providerIds[]=a&taskTypeIds[]=b&numberOfTasks=1.5`, worker())],
     ['progress as NaN', form(`${V2}/tasks_provider/${claimed}/progress?format=json`, 'progress=NAN', worker())],
     ['progress as an escaped-NUL JSON string', toWorker('progress', '{"progress":"0.5\\u0000"}')],
-    [
-      'a partial output nested 510 deep',
-      toWorker('stream-result', `{"output":{"output":${nestedJson(509)}}}`),
-    ],
-    [
-      'a partial output exactly 64 deep',
-      toWorker('stream-result', `{"output":{"output":${nestedJson(63)}}}`),
-    ],
+    ['a partial output nested 510 deep', toWorker('stream-result', `{"output":{"output":${nestedJson(509)}}}`)],
+    ['a partial output exactly 64 deep', toWorker('stream-result', `{"output":{"output":${nestedJson(63)}}}`)],
     ['the partial output 64 deep, read back', get(`/ocs/v2.php/apps/taskproc/api/v1/tasks/${claimed}/partial?format=json`)],
     ['the partial output nested 510 deep, read back', get(`/ocs/v2.php/apps/taskproc/api/v1/tasks/${claimed}/partial?format=json`)],
     ['the same in XML', get(`/ocs/v1.php/apps/taskproc/api/v1/tasks/${claimed}/partial?format=xml`)],
-    [
-      'a partial output nested 100 000 deep',
-      toWorker('stream-result', `{"output":${nestedJson(100_000)}}`),
-    ],
+    ['a partial output nested 100 000 deep', toWorker('stream-result', `{"output":${nestedJson(100_000)}}`)],
     ['the partial output nested 100 000 deep, read back', get(`/ocs/v2.php/apps/taskproc/api/v1/tasks/${claimed}/partial?format=json`)],
-    [
-      'a partial output as a form nested 64 deep',
-      form(`${V2}/tasks_provider/${claimed}/stream-result?format=xml`, `output${'[a]'.repeat(63)}=x`, worker()),
-    ],
+    ['a partial output as a form nested 64 deep', form(`${V2}/tasks_provider/${claimed}/stream-result?format=xml`, `output${'[a]'.repeat(63)}=x`, worker())],
     ['the partial output as a form, read back', get(`/ocs/v2.php/apps/taskproc/api/v1/tasks/${claimed}/partial?format=xml`)],
-    [
-      'a partial output with keys that are not XML names',
-      toWorker('stream-result', '{"output":{"my key":"x","0abc":"y","":"z"}}', 'xml'),
-    ],
-    [
-      'a result with an error message of NULs and lone surrogates',
-      toWorker('result', '{"errorMessage":"\\u0000\\ud800","userFacingErrorMessage":"\\udfff"}'),
-    ],
+    ['a partial output with keys that are not XML names', toWorker('stream-result', '{"output":{"my key":"x","0abc":"y","":"z"}}', 'xml')],
+    ['a result with an error message of NULs and lone surrogates', toWorker('result', '{"errorMessage":"\\u0000\\ud800","userFacingErrorMessage":"\\udfff"}')],
     // Odd ids
     ...['-1', '0', '1e999', '0x10', '99999999999999999999', '9223372036854775808', '%00', '1.5', '%20', ' 1', '1%00', '%F0%9F%92%A9', 'NaN'].map(
       (id): [string, RawRequest] => [`task id ${id}`, get(`${V2}/task/${id}?format=json`)],
@@ -306,22 +289,13 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['a NUL byte in the Authorization header', withAuth(Buffer.from('Basic a\u0000b'))],
     ['a header line without a colon', get(`${V2}/tasks?format=json`, [...alice, ['X-Broken', 'x\r\nno-colon-here']])],
     ['a header of 20 KB', get(`${V2}/tasks?format=json`, [...alice, ['X-Big', 'x'.repeat(20_000)]])],
-    [
-      'an X-Request-Id of 8 KB with odd characters',
-      get(`${V2}/tasks?format=json`, [...alice, ['X-Request-Id', Buffer.from(`💩${'r'.repeat(8000)}\u00ff`)]]),
-    ],
+    ['an X-Request-Id of 8 KB with odd characters', get(`${V2}/tasks?format=json`, [...alice, ['X-Request-Id', Buffer.from(`💩${'r'.repeat(8000)}\u00ff`)]])],
     ['a gzip Content-Encoding on a JSON body that is not gzip', scheduleWith(['Content-Encoding', 'gzip'])],
     ['an Expect header the server does not know', scheduleWith(['Expect', '200-ok'])],
     ['a Transfer-Encoding of gzip, chunked', { ...scheduleWith(['Transfer-Encoding', 'gzip, chunked']), framing: 'chunked' }],
     ['an Accept header of odd types', get(`${V2}/tasks`, [...alice, ['Accept', 'application/json;q=0, */*;q=0.1, text/html, ,;,']])],
-    [
-      'a Content-Length that is not a number',
-      { ...scheduleWith(['Content-Length', 'abc']), body: '{}', framing: 'none' },
-    ],
-    [
-      'two different Content-Length headers',
-      { ...scheduleWith(['Content-Length', '2'], ['Content-Length', '3']), body: '{}', framing: 'none' },
-    ],
+    ['a Content-Length that is not a number', { ...scheduleWith(['Content-Length', 'abc']), body: '{}', framing: 'none' }],
+    ['two different Content-Length headers', { ...scheduleWith(['Content-Length', '2'], ['Content-Length', '3']), body: '{}', framing: 'none' }],
     [
       'a GET with a chunked JSON body',
       {
@@ -346,17 +320,11 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ],
     // ExApp headers
     ['EX-APP-ID alone', get(`${V2}/tasks_provider/next?format=json`, [OCS_API, ['EX-APP-ID', w.exAppId]])],
-    [
-      'AppAPI credentials that are not base64',
-      get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ...appApi('1.0.0', '!!!')]),
-    ],
+    ['AppAPI credentials that are not base64', get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ...appApi('1.0.0', '!!!')])],
     ['AppAPI credentials for a user that does not exist', get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ...w.exApp('nobody')])],
     ['AppAPI credentials on a user route', get(`${V2}/tasks?format=json`, [OCS_API, ...w.exApp('alice')])],
     ['AppAPI credentials without a user on an admin route', get(`${V2}/queue_stats?format=json`, [OCS_API, ...w.exApp()])],
-    [
-      'an odd EX-APP-VERSION',
-      get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ...appApi('1.0.0-💩.+..--', b64(`:${w.exAppSecret}`))]),
-    ],
+    ['an odd EX-APP-VERSION', get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ...appApi('1.0.0-💩.+..--', b64(`:${w.exAppSecret}`))])],
     ['two EX-APP-ID headers', get(`${V2}/tasks_consumer/tasktypes?format=json`, [OCS_API, ['EX-APP-ID', 'nope'], ...w.exApp()])],
     [
       'a registration of odd shapes',
@@ -386,10 +354,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ],
     ['a schedule for the type that takes 1e308 seconds', schedule(JSON.stringify({ type: 'fuzz:slow', appId: 'fuzz', input: { input: 'x' } }))],
     ['a schedule for the type that takes 2^62 seconds', schedule(JSON.stringify({ type: 'fuzz:slower', appId: 'fuzz', input: { input: 'x' } }))],
-    [
-      'a claim of tasks that take 1e308 and 2^62 seconds',
-      get(`${V2}/tasks_provider/next_batch?format=json&numberOfTasks=5&${phpForm(SLOW_CLAIM)}`, worker()),
-    ],
+    ['a claim of tasks that take 1e308 and 2^62 seconds', get(`${V2}/tasks_provider/next_batch?format=json&numberOfTasks=5&${phpForm(SLOW_CLAIM)}`, worker())],
     // Webhooks the runner will call when the task ends: none reachable, none may break the server.
     ...[
       ['HTTP:POST', 'http://[::1'],
@@ -405,7 +370,13 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     // Anonymous callers
     [
       'an anonymous cookie without OCS-APIRequest',
-      { ...schedule(JSON.stringify(task)), headers: [['Cookie', `taskproc_anon=${w.anonCookie}`], ['Content-Type', 'application/json']] },
+      {
+        ...schedule(JSON.stringify(task)),
+        headers: [
+          ['Cookie', `taskproc_anon=${w.anonCookie}`],
+          ['Content-Type', 'application/json'],
+        ],
+      },
     ],
     [
       'a malformed cookie header',
@@ -421,7 +392,15 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['DAV: another user', dav('PROPFIND', `/remote.php/dav/files/${pct('böb')}/`)],
     [
       'DAV: malformed PROPFIND XML',
-      dav('PROPFIND', `/remote.php/webdav/`, [['Content-Type', 'application/xml'], ['Depth', 'infinity']], `${PROPFIND_OPEN}<d:prop><x:y/></d:prop`),
+      dav(
+        'PROPFIND',
+        `/remote.php/webdav/`,
+        [
+          ['Content-Type', 'application/xml'],
+          ['Depth', 'infinity'],
+        ],
+        `${PROPFIND_OPEN}<d:prop><x:y/></d:prop`,
+      ),
     ],
     [
       'DAV: PROPFIND with entities',
@@ -431,10 +410,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['DAV: MKCOL with a body', dav('MKCOL', `/remote.php/webdav/newdir`, [['Content-Type', 'application/xml']], '<x/>')],
     ['DAV: a method it does not know', dav('LOCK', `/remote.php/webdav/`)],
     ['DAV: HEAD on a missing file', dav('HEAD', `/remote.php/webdav/missing`)],
-    [
-      'DAV: a PUT over the upload limit',
-      dav('PUT', `/remote.php/webdav/big.bin`, [['Content-Type', 'application/octet-stream']], 'x'.repeat(1100 * 1024)),
-    ],
+    ['DAV: a PUT over the upload limit', dav('PUT', `/remote.php/webdav/big.bin`, [['Content-Type', 'application/octet-stream']], 'x'.repeat(1100 * 1024))],
     ['DAV: a chunked PUT', { ...dav('PUT', `/remote.php/webdav/chunked.txt`, [], 'chunk'.repeat(100)), framing: 'chunked' }],
     // Twelve folders of 250 bytes each, then a file in the deepest: a path of 3000 bytes that does not compress.
     ...Array.from({ length: 12 }, (_, i): [string, RawRequest] => [

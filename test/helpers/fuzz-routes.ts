@@ -115,7 +115,6 @@ export interface FuzzCase {
 
 // Encodings
 
-
 /** Percent-encodes the UTF-8 bytes of `s` (a lone surrogate becomes U+FFFD, as any UTF-8 encoder does). */
 export function pct(s: string): string {
   let out = '';
@@ -175,7 +174,6 @@ export function flatFields(params: Record<string, unknown>): [string, string][] 
 }
 
 // Shared pieces of requests
-
 
 export const OCS_API = ['OCS-APIRequest', 'true'] as [string, string];
 

@@ -41,7 +41,12 @@ const PROVIDER_PAYLOAD = providerPayload({
     { name: 'file', description: 'A file', shape_type: SHAPE.File },
     { name: 'files', description: 'Files', shape_type: SHAPE.ListOfFiles },
   ],
-  optional_input_shape_enum_values: { choice: [{ name: 'A', value: 'a' }, { name: 'B', value: 'b' }] },
+  optional_input_shape_enum_values: {
+    choice: [
+      { name: 'A', value: 'a' },
+      { name: 'B', value: 'b' },
+    ],
+  },
   optional_input_shape_defaults: { number: 7 },
 });
 

@@ -2,7 +2,7 @@ import net from 'node:net';
 
 /**
  * One HTTP/1.1 connection driven by hand, as a client that writes its whole request before reading
- * a byte of the answer (Node's http, Python's http.client): unlike raw-http.ts (the fuzz test's),
+ * a byte of the answer (Node's http, Python's http.client): unlike fuzz-http.ts (the fuzz test's),
  * nothing is read until asked, and each write says whether the server took it or broke the
  * connection (EPIPE, ECONNRESET). Imports nothing from src/.
  */

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { secretHash } from '../../src/auth/appapi.js';
 import { REDIS_KEY_PREFIX } from '../../src/limits/redis-rate-limiter.js';
 import { ManualClock } from '../helpers/clock.js';
 import { basic, startServer, type OcsResponse, type TestServer, type TestUser } from '../helpers/server.js';
@@ -71,17 +70,7 @@ for (const limits of ['memory', 'redis'] as const) {
       alice = await s.addUser('alice');
       bob = await s.addUser('bob');
       mallory = await s.addUser('mallory');
-      for (const appId of ['worker-a', 'worker-b']) {
-        await s.app.store.exapps.createExApp({
-          appId,
-          version: '1.0.0',
-          secretHash: secretHash(secret),
-          sealedSecret: null,
-          baseUrl: null,
-          enabled: true,
-          createdAt: 0,
-        });
-      }
+      for (const appId of ['worker-a', 'worker-b']) await s.addExApp(appId, { secret });
     });
     after(async () => {
       await s.close();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
-import { HttpWorker } from '../helpers/http-worker.js';
+import type { HttpWorker } from '../helpers/http-worker.js';
 import { assertMatchesSpec } from '../helpers/openapi.js';
 import { echoProvider } from '../helpers/providers.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
@@ -52,17 +51,7 @@ describe('preferStreaming on schedule (upstream PR #61197)', () => {
     s = await startServer({ providers: [echoProvider()], config: { runnerConcurrency: 0 } });
     alice = await s.addUser('alice');
     await s.app.settings.set('rateLimitEnabled', false);
-    const secret = 'streaming-consumer-secret-0123456789';
-    await s.app.store.exapps.createExApp({
-      appId: 'consumer',
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-    consumer = new HttpWorker(s.url, 'consumer', secret, { userId: 'alice' });
+    consumer = await s.addExApp('consumer', { userId: 'alice' });
   });
   after(async () => {
     consumer.close();

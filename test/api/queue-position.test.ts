@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
-import { HttpWorker, providerPayload } from '../helpers/http-worker.js';
+import { type HttpWorker, providerPayload } from '../helpers/http-worker.js';
 import { assertMatchesSpec } from '../helpers/openapi.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { at, parseXml } from '../helpers/xml.js';
@@ -75,17 +74,7 @@ describe('GET /ocs/v{1,2}.php/taskprocessing/tasks/{taskId}/queue_position', () 
     alice = await s.addUser('alice');
     bob = await s.addUser('bob');
     await s.app.settings.set('rateLimitEnabled', false);
-    const secret = 'queue-app-secret-0123456789';
-    await s.app.store.exapps.createExApp({
-      appId: 'queue-app',
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-    worker = new HttpWorker(s.url, 'queue-app', secret);
+    worker = await s.addExApp('queue-app');
     for (const [id, type] of [
       ['qp-text', TEXT],
       ['qp-summary', SUMMARY],

@@ -6,9 +6,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { secretHash } from '../../src/auth/appapi.js';
 import { buildConfig, ConfigError } from '../../src/config.js';
-import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
+import { type HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { adminQuery, TEST_DIALECT } from '../helpers/store.js';
 import { until } from '../helpers/until.js';
@@ -62,18 +61,7 @@ describe('TASKPROC_LINGER_BYTES and TASKPROC_LINGER_SECONDS', () => {
 
 /** An ExApp known to the server, with a provider of a type that has a file output. */
 async function exAppWorker(s: TestServer): Promise<HttpWorker> {
-  const appId = 'bodies';
-  const secret = `${appId}-secret-0123456789`;
-  await s.app.store.exapps.createExApp({
-    appId,
-    version: '1.0.0',
-    secretHash: secretHash(secret),
-    sealedSecret: null,
-    baseUrl: null,
-    enabled: true,
-    createdAt: 0,
-  });
-  const worker = new HttpWorker(s.url, appId, secret);
+  const worker = await s.addExApp('bodies');
   const registered = await worker.register(providerPayload({ id: PROVIDER, task_type: TYPE }), {
     id: TYPE,
     name: 'Copy',

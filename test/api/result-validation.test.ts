@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it, mock } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
-import { HttpWorker, providerPayload, SHAPE, type WorkerResponse } from '../helpers/http-worker.js';
+import { type HttpWorker, providerPayload, SHAPE, type WorkerResponse } from '../helpers/http-worker.js';
 import { assertMatchesSpec } from '../helpers/openapi.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { TEST_DIALECT } from '../helpers/store.js';
@@ -75,19 +74,8 @@ describe(`${TEST_DIALECT}: POST tasks_provider/{taskId}/result with an output th
     s = await startServer({ config: { runnerConcurrency: 0 }, clock: { nowMs: () => NOW * 1000 } });
     alice = await s.addUser('alice');
     await s.app.settings.set('rateLimitEnabled', false);
-    for (const appId of ['result-checker', 'result-intruder']) {
-      await s.app.store.exapps.createExApp({
-        appId,
-        version: '1.0.0',
-        secretHash: secretHash(`${appId}-secret-0123456789`),
-        sealedSecret: null,
-        baseUrl: null,
-        enabled: true,
-        createdAt: 0,
-      });
-    }
-    worker = new HttpWorker(s.url, 'result-checker', 'result-checker-secret-0123456789');
-    other = new HttpWorker(s.url, 'result-intruder', 'result-intruder-secret-0123456789');
+    worker = await s.addExApp('result-checker');
+    other = await s.addExApp('result-intruder');
     const registered = await worker.register(
       providerPayload({
         id: PROVIDER,

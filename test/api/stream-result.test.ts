@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
 import { expireLeases } from '../../src/workers/maintenance.js';
 import { ManualClock } from '../helpers/clock.js';
-import { HttpWorker, providerPayload } from '../helpers/http-worker.js';
+import { type HttpWorker, providerPayload } from '../helpers/http-worker.js';
 import { assertMatchesSpec } from '../helpers/openapi.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { at, parseXml, type XmlElement } from '../helpers/xml.js';
@@ -27,19 +26,7 @@ describe('POST /ocs/v{1,2}.php/taskprocessing/tasks_provider/{taskId}/stream-res
   let worker: HttpWorker;
   let intruder: HttpWorker;
 
-  const exApp = async (appId: string): Promise<HttpWorker> => {
-    const secret = `${appId}-secret-0123456789`;
-    await s.app.store.exapps.createExApp({
-      appId,
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-    return new HttpWorker(s.url, appId, secret);
-  };
+  const exApp = (appId: string): Promise<HttpWorker> => s.addExApp(appId);
   const schedule = async (appId = 'streaming'): Promise<number> => {
     const r = await s.ocs('POST', `${V2}/schedule`, { auth: alice.auth, body: { type: TYPE, appId, input: { input: 'hello' }, preferStreaming: true } });
     assert.equal(r.status, 200, r.text);

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
 import { type InProcessProvider, providerInfo } from '../../src/core/provider.js';
-import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
+import { type HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { assertMatchesSpec } from '../helpers/openapi.js';
 import { echoProvider } from '../helpers/providers.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
@@ -62,17 +61,7 @@ describe('isInternal in /tasktypes', () => {
     const coreTypes = Object.keys(EXPECTED).filter((t) => t.startsWith('core:') && t !== 'core:text2text');
     s = await startServer({ providers: [echoProvider(), ...coreTypes.map(listed)], config: { runnerConcurrency: 0 } });
     alice = await s.addUser('alice');
-    const secret = 'bots-secret-0123456789';
-    await s.app.store.exapps.createExApp({
-      appId: 'bots',
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-    worker = new HttpWorker(s.url, 'bots', secret);
+    worker = await s.addExApp('bots');
     const custom = {
       id: CUSTOM,
       name: 'Shout',

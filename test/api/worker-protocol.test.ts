@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
@@ -25,20 +24,8 @@ const PROVIDER_PAYLOAD = providerPayload({
 });
 
 /** An ExApp known to the server (as `taskproc app:register` would make it) and a worker speaking for it. */
-async function exAppWorker(s: TestServer, appId: string, opts: { userId?: string } = {}): Promise<HttpWorker> {
-  const secret = `${appId}-secret-0123456789`;
-  if (!(await s.app.store.exapps.getExApp(appId))) {
-    await s.app.store.exapps.createExApp({
-      appId,
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-  }
-  return new HttpWorker(s.url, appId, secret, opts);
+function exAppWorker(s: TestServer, appId: string, opts: { userId?: string } = {}): Promise<HttpWorker> {
+  return s.addExApp(appId, opts);
 }
 
 describe('the ExApp worker protocol over HTTP, as nc_py_api speaks it', () => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { secretHash } from '../../src/auth/appapi.js';
 import { ManualClock } from '../helpers/clock.js';
-import { type CustomTaskTypePayload, HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
+import { type CustomTaskTypePayload, type HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type OcsResponse, type TestServer, type TestUser } from '../helpers/server.js';
 import { at, child, parseXml, type XmlElement } from '../helpers/xml.js';
 
@@ -62,17 +61,7 @@ describe('slot names that are not XML names', () => {
     s = await startServer({ clock, config: { runnerConcurrency: 0 } });
     alice = await s.addUser('alice');
     await s.app.settings.set('rateLimitEnabled', false);
-    const secret = 'legacy-secret-0123456789';
-    await s.app.store.exapps.createExApp({
-      appId: 'legacy',
-      version: '1.0.0',
-      secretHash: secretHash(secret),
-      sealedSecret: null,
-      baseUrl: null,
-      enabled: true,
-      createdAt: 0,
-    });
-    worker = new HttpWorker(s.url, 'legacy', secret);
+    worker = await s.addExApp('legacy');
   });
   after(async () => {
     worker.close();

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import { hashPassword, randomToken, tokenHash } from '../../src/auth/passwords.js';
 import { configWith, type Config } from '../../src/config.js';
+import { secretHash } from '../../src/auth/appapi.js';
 import { unixSeconds } from '../../src/core/clock.js';
+import { HttpWorker } from './http-worker.js';
 import { assertMatchesSpec } from './openapi.js';
 import { createTestSchema, TEST_DIALECT, type TestSchema } from './store.js';
 
@@ -44,6 +46,11 @@ export interface TestServer {
   dir: string;
   admin: TestUser;
   addUser(uid: string, opts?: { admin?: boolean; guest?: boolean; enabled?: boolean }): Promise<TestUser>;
+  /**
+   * Registers an enabled ExApp (once; its secret is `<appId>-secret-0123456789` unless given) and
+   * returns a worker speaking for it, acting for `userId` when one is given.
+   */
+  addExApp(appId: string, opts?: { secret?: string; userId?: string }): Promise<HttpWorker>;
   ocs(method: string, path: string, req?: OcsRequest): Promise<OcsResponse>;
   /** Stops the server, keeping the data directory (for restart tests). */
   stop(): Promise<void>;
@@ -119,6 +126,15 @@ export async function startServer(opts: Partial<Omit<AppOptions, 'config'>> & { 
     return { uid, password, appPassword, auth: basic(uid, appPassword), passwordAuth: basic(uid, password) };
   };
 
+  const addExApp: TestServer['addExApp'] = async (appId, o = {}) => {
+    const secret = o.secret ?? `${appId}-secret-0123456789`;
+    if (!(await app.store.exapps.getExApp(appId))) {
+      const row = { appId, version: '1.0.0', secretHash: secretHash(secret), sealedSecret: null, baseUrl: null, enabled: true, createdAt: 0 };
+      await app.store.exapps.createExApp(row);
+    }
+    return new HttpWorker(url, appId, secret, o.userId === undefined ? {} : { userId: o.userId });
+  };
+
   const ocs: TestServer['ocs'] = async (method, path, r = {}) => {
     const headers: Record<string, string> = { 'OCS-APIRequest': 'true', ...r.headers };
     if (r.auth) headers.authorization = r.auth;
@@ -162,6 +178,7 @@ export async function startServer(opts: Partial<Omit<AppOptions, 'config'>> & { 
     dir,
     admin,
     addUser,
+    addExApp,
     ocs,
     stop,
     async close() {

@@ -20,6 +20,21 @@ function parser(headers: Headers, limits: busboy.Limits): busboy.Busboy {
 }
 
 /**
+ * Feeds `body` to the parser and returns `settle`: the first outcome given to it runs, once the feed
+ * has stopped; later ones (the parser's close after its error, say) are ignored.
+ */
+function feedOnce(body: Readable, bb: busboy.Busboy): (outcome: () => void) => void {
+  const stop = feed(body, bb);
+  let settled = false;
+  return (outcome) => {
+    if (settled) return;
+    settled = true;
+    stop();
+    outcome();
+  };
+}
+
+/**
  * Feeds `body` to the parser. pipe() alone passes on neither an error nor an early close of the
  * source: a client that went away mid-body would leave the parser (and whoever waits on it)
  * waiting forever. The returned function stops feeding and ends the parser; `body` itself is never
@@ -49,14 +64,7 @@ export function multipartFields(headers: Headers, body: Readable, limit: number)
     const bb = parser(headers, { fieldSize: limit, files: 0 });
     const pairs: string[] = [];
     let size = 0;
-    let settled = false;
-    const stop = feed(body, bb);
-    const settle = (outcome: () => void) => {
-      if (settled) return;
-      settled = true;
-      stop();
-      outcome();
-    };
+    const settle = feedOnce(body, bb);
     bb.on('field', (rawName?: string, rawValue?: string) => {
       // busboy gives an empty name as undefined; whatever this handler throws would escape the parser and end the process.
       const name = rawName ?? '';
@@ -98,14 +106,7 @@ export function withMultipartFile<T>(headers: Headers, body: Readable, field: st
     const bb = parser(headers, { files: 10 });
     let result: Promise<T> | undefined;
     let broken = false;
-    let settled = false;
-    const stop = feed(body, bb);
-    const settle = (outcome: () => void) => {
-      if (settled) return;
-      settled = true;
-      stop();
-      outcome();
-    };
+    const settle = feedOnce(body, bb);
     bb.on('file', (name, stream, info) => {
       // busboy destroys an unfinished part's stream with its own error when the form breaks off;
       // with nobody listening that error would end the process. The consumer sees it through its

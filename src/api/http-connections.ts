@@ -118,8 +118,11 @@ export class HttpConnections {
   /**
    * Fastify's `clientErrorHandler`: Node's parser refused what came on `socket`. The connection
    * cannot go on (the parser is stuck), so the answer says close. Answers already under way on the
-   * connection (to requests before the broken bytes) are let finish first, since bytes written
-   * into them would corrupt them; answers not begun yet are given up, as Node itself does.
+   * connection are let finish first (bytes written into them would corrupt them), and so are those
+   * to requests that arrived whole before the broken bytes, begun or not: giving them up would cut
+   * off well-formed requests (a Node client sends a GET's body with no length, so its bytes follow
+   * the GET as a broken request: the GET still gets its answer, then the 400). A request whose own
+   * body broke off is not waited for: its handler waits for that body, which the close ends.
    */
   onClientError(err: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
     if (err.code === 'ECONNRESET' || socket.destroyed || this.refused.has(socket)) return;
@@ -139,9 +142,10 @@ export class HttpConnections {
         socket.destroy();
         return;
       }
-      const underWay = [...(this.answering.get(socket) ?? [])].find((res) => res.headersSent);
-      if (underWay) {
-        underWay.once('finish', send);
+      const pending = [...(this.answering.get(socket) ?? [])].find((res) => !res.writableFinished && (res.headersSent || res.req.complete));
+      if (pending) {
+        pending.once('finish', send);
+        pending.once('close', send);
         return;
       }
       socket.end(bytes);

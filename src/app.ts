@@ -36,7 +36,7 @@ import { OutageReporter } from './store/db-errors.js';
 import { leaseSweepMs, startMaintenance } from './workers/maintenance.js';
 import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
-import { Waiters } from './workers/waiters.js';
+import { TaskWatchers, Waiters } from './workers/waiters.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
 
 export interface AppOptions {
@@ -63,6 +63,8 @@ export interface App {
   runner: Runner;
   /** Parked long-poll requests of workers (next/next_batch with `wait`). */
   waiters: Waiters;
+  /** Clients' long-polls on a task (GET task?wait=). */
+  taskWatchers: TaskWatchers;
   /** Calls tasks' webhooks when they end. */
   webhooks: WebhookSender;
   /** Wake-ups to and from the other nodes of a PostgreSQL database; null on SQLite (one node). */
@@ -120,7 +122,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     : new MemoryRateLimiter(clock);
   const files = createFileService(store, config, clock);
   const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
-  const service = new TaskService({ store: store.tasks, taskTypes, providers, settings, files, events, clock, catalog });
+  const taskWatchers = new TaskWatchers(events);
+  const service = new TaskService({
+    store: store.tasks,
+    taskTypes,
+    providers,
+    settings,
+    files,
+    events,
+    clock,
+    catalog,
+    watchers: taskWatchers,
+    maxWaitSeconds: config.maxWait,
+  });
   const throttle = new LoginThrottle(limiter, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
   const authenticator = new Authenticator(store.users, throttle, clock);
   const appApi = new AppApiAuthenticator(store.exapps, store.users, throttle);
@@ -208,6 +222,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     files,
     runner,
     waiters,
+    taskWatchers,
     webhooks,
     notifier,
     generatedAdminPassword,
@@ -225,6 +240,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       stopMaintenance();
       // Parked long-polls would otherwise hold server.close() for up to maxWait seconds.
       workers.close();
+      taskWatchers.close();
       // A keep-alive connection whose last response the client read before the server saw it
       // finish is not idle to Node and would hold close() for the keep-alive time-out (72 s):
       // requests in flight get a grace period, then every connection is closed.

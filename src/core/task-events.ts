@@ -3,7 +3,8 @@ import type { Task } from './task.js';
 
 /**
  * In-process notifications after a change is committed: the runner and long-polling workers
- * wake on `scheduled`, running work is aborted on `ended`. Listeners must not throw.
+ * wake on `scheduled`, running work is aborted on `ended`, clients' long-polls on a task wake on
+ * `changed`, `ended` and `deleted`. Listeners must not throw.
  */
 export class TaskEvents {
   private readonly emitter = new EventEmitter();
@@ -35,6 +36,14 @@ export class TaskEvents {
     this.emitter.emit('deleted', task);
   }
 
+  /**
+   * A task changed on this node without ending: claimed, progress, partial output, given back to
+   * the queue. Only the id: clients' long-polls (workers/waiters.ts TaskWatchers) re-read the task.
+   */
+  changed(taskId: number): void {
+    this.emitter.emit('changed', taskId);
+  }
+
   onScheduled(listener: (task: Task) => void): () => void {
     this.emitter.on('scheduled', listener);
     return () => this.emitter.off('scheduled', listener);
@@ -43,6 +52,11 @@ export class TaskEvents {
   onScheduledElsewhere(listener: (type: string) => void): () => void {
     this.emitter.on('scheduledElsewhere', listener);
     return () => this.emitter.off('scheduledElsewhere', listener);
+  }
+
+  onChanged(listener: (taskId: number) => void): () => void {
+    this.emitter.on('changed', listener);
+    return () => this.emitter.off('changed', listener);
   }
 
   onEnded(listener: (task: Task) => void): () => void {

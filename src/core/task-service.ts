@@ -7,9 +7,10 @@ import type { ProviderRegistry, RegisteredProvider } from './provider-registry.j
 import type { SettingsService } from './settings.js';
 import type { TaskEvents } from './task-events.js';
 import type { TaskTypeDefinition, TaskTypeRegistry } from './task-types.js';
-import { type Task, TASK_STATUS } from './task.js';
+import { isFinal, type Task, TASK_STATUS } from './task.js';
 import { fileIdsIn, taskTypeJson, validateInput } from './validation.js';
 import type { TaskOwner, TaskStore } from '../store/store.js';
+import type { TaskWatchers } from '../workers/waiters.js';
 
 /** Who is asking: a user, an anonymous caller (by cookie hash), or an ExApp without a user (all null). */
 export interface Caller extends TaskOwner {
@@ -31,6 +32,9 @@ export interface ScheduleParams {
 /** Column widths kept from upstream's schema, so data moves between the two without truncation. */
 const LIMITS = { appId: 255, customId: 255, webhookUri: 4000, webhookMethod: 64, type: 255 } as const;
 
+/** A parked `GET task?wait=` reads the task again this often, for changes made on another node or by the CLI. */
+const RECHECK_MS = 1000;
+
 export interface TaskServiceDeps {
   store: TaskStore;
   taskTypes: TaskTypeRegistry;
@@ -44,6 +48,10 @@ export interface TaskServiceDeps {
    * registries; called before every decision that depends on which providers exist.
    */
   catalog: { sync(): Promise<void> };
+  /** Where clients' long-polls on a task park (workers/waiters.ts). */
+  watchers: Pick<TaskWatchers, 'watch' | 'isClosed'>;
+  /** Longest long-poll, in seconds (config maxWait, the same cap as the workers' `wait`). */
+  maxWaitSeconds: number;
 }
 
 /** The user-side operations of the API (SEMANTICS.md §1, §2, §5, §14). No HTTP here. */
@@ -118,6 +126,48 @@ export class TaskService {
     const task = await this.deps.store.getTask(id);
     if (!task || !owns(caller, task)) throw taskNotFound();
     return task;
+  }
+
+  /**
+   * Our `wait` on GET task: seconds, as a number (NaN when the parameter was not numeric). Bad values
+   * are refused; more than the cap is capped, since a client asking for long only wants to wait.
+   */
+  clientWaitMs(seconds: number): number {
+    if (!(Number.isFinite(seconds) && seconds >= 0)) throw badRequest('Parameter "wait" must be a number of seconds, 0 or more');
+    return Math.round(Math.min(seconds, this.deps.maxWaitSeconds) * 1000);
+  }
+
+  /**
+   * GET task with a long-poll: the caller's task at once when it has ended (or `waitMs` is 0), else
+   * as soon as what GET task shows of it changes, or after `waitMs` as it is then. 404 for others'
+   * tasks before any wait, and when the task is deleted meanwhile. Woken by this node's events and
+   * re-read every second for changes made elsewhere; `signal` (the client went away) ends it at once.
+   */
+  async waitForChange(caller: Caller, id: number, waitMs: number, signal?: AbortSignal): Promise<Task> {
+    if (waitMs <= 0) return this.get(caller, id);
+    // Registered before the read: a change committed while the read is in flight still wakes us.
+    let watch = this.deps.watchers.watch(id);
+    try {
+      const first = await this.get(caller, id);
+      if (isFinal(first.status)) return first;
+      const seen = changeKey(first);
+      const deadline = performance.now() + waitMs;
+      let task = first;
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0 || signal?.aborted || this.deps.watchers.isClosed) return task;
+        await watch.wait(Math.min(RECHECK_MS, left), signal);
+        // Nobody is left to answer: no more reads.
+        if (signal?.aborted) return task;
+        watch = this.deps.watchers.watch(id);
+        const now = await this.deps.store.getTask(id);
+        if (!now) throw taskNotFound();
+        if (isFinal(now.status) || changeKey(now) !== seen) return now;
+        task = now;
+      }
+    } finally {
+      watch.cancel();
+    }
   }
 
   /** Upstream answers 200 whether or not the task existed or was the caller's. */
@@ -199,6 +249,11 @@ export class TaskService {
 export function owns(caller: TaskOwner, task: Task): boolean {
   if (caller.userId !== null) return task.userId === caller.userId;
   return task.userId === null && task.anonKey === caller.anonKey;
+}
+
+/** What GET task shows of a task that can change while it has not ended. */
+function changeKey(t: Task): string {
+  return JSON.stringify([t.status, t.progress, t.output, t.lastUpdated, t.startedAt, t.completionExpectedAt, t.userFacingErrorMessage]);
 }
 
 function checkLength(name: string, value: string, max: number): void {

@@ -141,14 +141,20 @@ export class WorkerService {
       total += size;
     }
     const over = all.slice(kept.length).map((c) => c.task.id);
-    if (over.length > 0) await this.deps.tasks.releaseClaims(over, exAppLeaseOwner(appId), this.now());
+    if (over.length > 0) await this.release(appId, over);
     const hasMore = over.length > 0 || (await this.deps.tasks.hasScheduled(await this.eligibleTypes(appId, providerIds, taskTypeIds)));
     return { claimed: kept, hasMore };
   }
 
   /** Claims that nobody received (the client went away meanwhile): back to the queue at once. */
   async giveBack(appId: string, taskIds: number[]): Promise<void> {
+    await this.release(appId, taskIds);
+  }
+
+  /** Claims back to the queue; clients watching those tasks see them SCHEDULED again. */
+  private async release(appId: string, taskIds: number[]): Promise<void> {
     await this.deps.tasks.releaseClaims(taskIds, exAppLeaseOwner(appId), this.now());
+    for (const id of taskIds) this.deps.events.changed(id);
   }
 
   /** P5: progress in 0..1 from the ExApp holding the task's lease; it also renews the lease. */
@@ -168,7 +174,9 @@ export class WorkerService {
       now + this.leaseOf(task),
       completionEstimate(task.startedAt, now, progress),
     );
-    return updated ?? this.afterLostRace(taskId, appId);
+    if (!updated) return this.afterLostRace(taskId, appId);
+    this.deps.events.changed(taskId);
+    return updated;
   }
 
   /**
@@ -185,7 +193,10 @@ export class WorkerService {
     const owner = this.checkLease(task, appId);
     const now = this.now();
     const updated = await this.deps.tasks.setPartialOutput(taskId, partialOutput, owner, now + this.leaseOf(task), now);
-    if (updated) return updated;
+    if (updated) {
+      this.deps.events.changed(taskId);
+      return updated;
+    }
     // Changed meanwhile: answered by the same rule against what the task is now.
     const current = await this.load(taskId);
     if (current.status !== TASK_STATUS.RUNNING) return current;
@@ -325,7 +336,10 @@ export class WorkerService {
       leaseExpiresAt: now + lease,
       now,
     });
-    for (const task of tasks) this.rememberClaimed(task);
+    for (const task of tasks) {
+      this.rememberClaimed(task);
+      this.deps.events.changed(task.id);
+    }
     return tasks.map((task) => ({ task, providerId: (eligible.get(task.type) as RegisteredProvider).info.id }));
   }
 

@@ -128,7 +128,10 @@ export class Runner {
         startedAt: now,
       });
       if (claimed.length === 0) return;
-      for (const task of claimed) this.run(task);
+      for (const task of claimed) {
+        this.deps.events.changed(task.id);
+        this.run(task);
+      }
     }
   }
 
@@ -174,6 +177,7 @@ export class Runner {
           const now = unixSeconds(clock);
           store
             .setProgress(task.id, progress, now, leaseOwner, now + lease, completionEstimate(startedAt, now, progress))
+            .then((updated) => updated && this.deps.events.changed(task.id))
             .catch((err) => this.deps.log.warn({ err, taskId: task.id }, 'runner: saving progress failed'));
         },
       });

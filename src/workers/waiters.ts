@@ -64,3 +64,88 @@ export class Waiters {
     return this.waiters.length;
   }
 }
+
+/** A registration for one task's changes, made before the task is read so that no change slips in between. */
+export interface TaskWatch {
+  /** Resolves once the task changed since `watch()` (at once if it already did), after `ms`, or when `signal` aborts or the server closes. */
+  wait(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Unregisters; a watch not waited on must be cancelled. */
+  cancel(): void;
+}
+
+/**
+ * Clients' long-polls on one task (`GET task/{id}?wait=N`), keyed by task id so that an event costs
+ * nothing for the other tasks' waiters. Woken by changes made on this node (`changed`, `ended`,
+ * `deleted`); changes made elsewhere (another node, the CLI) are found by the caller's re-read
+ * every second (TaskService.waitForChange).
+ */
+export class TaskWatchers {
+  private readonly byTask = new Map<number, Set<() => void>>();
+  private count = 0;
+  private closed = false;
+
+  constructor(events: TaskEvents) {
+    events.onChanged((id) => this.wake(id));
+    events.onEnded((task) => this.wake(task.id));
+    events.onDeleted((task) => this.wake(task.id));
+  }
+
+  private wake(id: number): void {
+    const set = this.byTask.get(id);
+    if (set) for (const fire of [...set]) fire();
+  }
+
+  watch(taskId: number): TaskWatch {
+    let fired = this.closed;
+    let wakeUp: (() => void) | undefined;
+    const fire = () => {
+      fired = true;
+      wakeUp?.();
+    };
+    const set = this.byTask.get(taskId) ?? new Set<() => void>();
+    this.byTask.set(taskId, set);
+    set.add(fire);
+    this.count++;
+    const remove = () => {
+      if (!set.delete(fire)) return;
+      this.count--;
+      if (set.size === 0 && this.byTask.get(taskId) === set) this.byTask.delete(taskId);
+    };
+    return {
+      wait: (ms, signal) =>
+        new Promise<void>((resolve) => {
+          if (fired || signal?.aborted) {
+            remove();
+            resolve();
+            return;
+          }
+          const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            wakeUp = undefined;
+            remove();
+            resolve();
+          };
+          wakeUp = done;
+          const timer = setTimeout(done, ms);
+          signal?.addEventListener('abort', done);
+        }),
+      cancel: remove,
+    };
+  }
+
+  /** Server shutdown: every parked long-poll answers now, and later ones do not park. */
+  close(): void {
+    this.closed = true;
+    for (const set of [...this.byTask.values()]) for (const fire of [...set]) fire();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Watches registered now (parked or reading the task); 0 when every long-poll has answered or been abandoned. */
+  get size(): number {
+    return this.count;
+  }
+}

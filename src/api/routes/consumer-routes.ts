@@ -1,8 +1,8 @@
 import type { TaskService } from '../../core/task-service.js';
-import type { OcsContext, OcsRoute } from '../ocs-route.js';
+import type { OcsRoute } from '../ocs-route.js';
 import { arrayParam, boolParam, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
-import { routeId } from './user-routes.js';
+import { routeId, taskGetter } from './user-routes.js';
 
 export interface ConsumerRouteDeps {
   service: TaskService;
@@ -18,7 +18,7 @@ const TC = '/taskprocessing/tasks_consumer';
  */
 export function consumerRoutes(deps: ConsumerRouteDeps): OcsRoute[] {
   const { service } = deps;
-  const getTask = async (ctx: OcsContext) => ({ data: { task: taskJson(await service.get(ctx.caller, routeId(ctx, 'id'))) } });
+  const getTask = taskGetter(service);
   return [
     {
       method: 'GET',

@@ -35,6 +35,30 @@ const wait = {
     '(TASKPROC_MAX_WAIT, default 30), a negative or a non-numeric value gives 400. May also be sent in the JSON body.',
   schema: { type: 'number', minimum: 0, default: 0 },
 };
+const clientWait = {
+  name: 'wait',
+  in: 'query',
+  required: false,
+  description:
+    'taskproc extension: long-poll. An ended task is answered at once; otherwise the request stays open up to this many ' +
+    'seconds and answers as soon as the task changes (status, progress, partial output), else with the task as it is. ' +
+    'Absent: the plain read, as upstream. More than the server limit (TASKPROC_MAX_WAIT, default 30) is capped; a negative ' +
+    'or non-numeric value gives 400.',
+  schema: { type: 'number', minimum: 0 },
+};
+const taskAnswer = json('The task, as upstream returns it', { type: 'object', required: ['task'], properties: { task: { type: 'object' } } });
+const longPollTask = (summary: string, extra: object[], security: object[]) => ({
+  get: {
+    summary,
+    parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer', format: 'int64' } }, clientWait, ...extra],
+    security,
+    responses: {
+      '200': taskAnswer,
+      '400': json('Invalid wait', message),
+      '404': json("Not the caller's task, no such task, or deleted while waiting", message),
+    },
+  },
+});
 const lists = [
   { name: 'providerIds[]', in: 'query', required: true, schema: { type: 'array', items: { type: 'string' } } },
   { name: 'taskTypeIds[]', in: 'query', required: true, schema: { type: 'array', items: { type: 'string' } } },
@@ -141,6 +165,16 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
         },
       },
     },
+    '/ocs/v2.php/taskprocessing/task/{id}': longPollTask(
+      "The caller's task (upstream's GET task), optionally long-polling for a change",
+      [],
+      [{ basic_auth: [] }, { bearer_auth: [] }],
+    ),
+    '/ocs/v2.php/taskprocessing/tasks_consumer/task/{id}': longPollTask(
+      "An ExApp client's task (upstream's tasks_consumer GET task), optionally long-polling for a change",
+      exAppHeaders,
+      [],
+    ),
     '/ocs/v2.php/apps/taskproc/api/v1/tasks/{id}/partial': {
       get: {
         summary: "The latest intermediate output a worker streamed for the caller's task",

@@ -156,7 +156,7 @@ function claimLists(p: Params): { providerIds: string[]; taskTypeIds: string[] }
  * A numeric parameter as a number: NaN when it is not one, so the service's range check names
  * the allowed range in its message. Absent (or null) gives `fallback`, or is missing.
  */
-function numberOrNaN(p: Params, name: string, fallback?: number): number {
+export function numberOrNaN(p: Params, name: string, fallback?: number): number {
   const raw = p[name];
   if (raw === undefined || raw === null) {
     if (fallback === undefined) throw missingParameter(name);
@@ -176,7 +176,7 @@ function asObject(value: unknown[] | Params): TaskIO {
  * The response's 'close' is the reliable signal: the request's own 'close' fires as soon as its
  * body has been read.
  */
-function clientGone(ctx: OcsContext): AbortSignal {
+export function clientGone(ctx: OcsContext): AbortSignal {
   const controller = new AbortController();
   const res = ctx.reply.raw;
   if (res.destroyed) controller.abort();

@@ -6,6 +6,7 @@ import type { TaskService } from '../../core/task-service.js';
 import type { TaskStore } from '../../store/store.js';
 import { sendFile } from '../file-reply.js';
 import { type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
+import { clientGone, numberOrNaN } from './provider-routes.js';
 import { arrayParam, boolParam, phpIntCast, stringListParam, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
 
@@ -32,7 +33,7 @@ const MAX_QUEUE_STATS_TYPES = 1000;
 /** The user routes of API.md §4.1 and §4.2, with the documentation page's aliases (§8). */
 export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
   const { service } = deps;
-  const getTask = async (ctx: OcsContext) => ({ data: { task: taskJson(await service.get(ctx.caller, routeId(ctx, 'id'))) } });
+  const getTask = taskGetter(service);
   const download =
     (name: string) =>
     async (ctx: OcsContext): Promise<typeof RAW_REPLY> => {
@@ -131,6 +132,19 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
       },
     },
   ];
+}
+
+/**
+ * GET task, for users and ExApps acting as clients. Our `wait` extension (seconds) long-polls for a
+ * change (TaskService.waitForChange); without it, the plain read and nothing more.
+ */
+export function taskGetter(service: TaskService) {
+  return async (ctx: OcsContext) => {
+    const id = routeId(ctx, 'id');
+    if (ctx.params.wait === undefined || ctx.params.wait === null) return { data: { task: taskJson(await service.get(ctx.caller, id)) } };
+    const waitMs = service.clientWaitMs(numberOrNaN(ctx.params, 'wait'));
+    return { data: { task: taskJson(await service.waitForChange(ctx.caller, id, waitMs, clientGone(ctx))) } };
+  };
 }
 
 /** Route ids are cast the PHP way: "abc" is 0 and finds nothing. */

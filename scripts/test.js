@@ -27,22 +27,34 @@ function testFiles(...folders) {
     .sort();
 }
 
-const NODE_TEST = ['--import', 'tsx', '--test', '--test-concurrency=2'];
+// A terminal gets Node's readable reporter; anything else (CI, a file) its TAP, as before.
+const NODE_TEST = ['--import', 'tsx', '--test', '--test-concurrency=2', ...(process.stdout.isTTY ? ['--test-reporter=spec'] : [])];
 
 /** `stopsAll`: the later steps need this one (the CLI and scale tests run the built binary). */
 const STEPS = [
   { name: 'build', args: [TSC, '-p', 'tsconfig.build.json'], stopsAll: true },
   { name: 'typecheck', args: [TSC, '--noEmit', '-p', '.'] },
   { name: 'lint and format check (Biome)', args: [BIOME, 'check', '.'] },
-  { name: 'tests (SQLite; store tests on every database of TEST_DIALECTS)', args: [...NODE_TEST, ...testFiles()] },
-  { name: 'API and file tests on PostgreSQL', args: [...NODE_TEST, ...testFiles('api', 'files')], env: { TASKPROC_TEST_DIALECT: 'postgres' } },
+  { name: 'tests (SQLite; store tests on every database of TEST_DIALECTS)', args: [...NODE_TEST, ...testFiles()], counts: true },
+  {
+    name: 'API and file tests on PostgreSQL',
+    args: [...NODE_TEST, ...testFiles('api', 'files')],
+    env: { TASKPROC_TEST_DIALECT: 'postgres' },
+    counts: true,
+  },
 ];
 
 const results = [];
+/** Tests passed and failed over every test step, from the closing counts of Node's reporters (TAP `# pass N`, spec `ℹ pass N`). */
+const totals = { pass: 0, fail: 0 };
+const countLine = (line) => {
+  const m = /^(?:#|ℹ) (pass|fail) (\d+)\s*$/.exec(line);
+  if (m) totals[m[1]] += Number(m[2]);
+};
 for (const step of STEPS) {
   console.log(`\n=== npm test: ${step.name} ===\n`);
   const started = Date.now();
-  const code = await run(step.args, step.env);
+  const code = await run(step.args, step.env, step.counts ? countLine : undefined);
   results.push({ name: step.name, code, seconds: Math.round((Date.now() - started) / 1000) });
   // Stopped by Ctrl-C or a stop signal (128 + 2, 128 + 15): the run is over.
   if (code === 130 || code === 143 || (code !== 0 && step.stopsAll)) break;
@@ -53,4 +65,6 @@ for (const r of results) console.log(`  ${r.code === 0 ? 'ok  ' : 'FAIL'}  ${r.n
 for (const step of STEPS.slice(results.length)) console.log(`  skip  ${step.name}`);
 const failed = results.some((r) => r.code !== 0) || results.length < STEPS.length;
 console.log(failed ? 'npm test: FAILED' : 'npm test: all passed');
+// The plain closing line that test-result readers look for.
+console.log(`${totals.pass} passed, ${totals.fail} failed`);
 process.exitCode = failed ? 1 : 0;

@@ -115,3 +115,16 @@ async function readParams(req: FastifyRequest, route: OcsRoute, limit: number): 
   if (route.rawBody) return undefined;
   return multipartFields(req.headers, body, limit);
 }
+
+/**
+ * Aborts when the client goes away before its answer is sent, which ends a parked long-poll.
+ * The response's 'close' is the reliable signal: the request's own 'close' fires as soon as its
+ * body has been read.
+ */
+export function clientGone(ctx: OcsContext): AbortSignal {
+  const controller = new AbortController();
+  const res = ctx.reply.raw;
+  if (res.destroyed) controller.abort();
+  else res.once('close', () => !res.writableFinished && controller.abort());
+  return controller.signal;
+}

@@ -324,3 +324,20 @@ export function phpIntCast(raw: string): number {
   // + 0 turns the -0 of "-0" into 0.
   return Math.trunc(Math.max(-limit, Math.min(limit, n))) + 0;
 }
+
+// PHP is_numeric for strings, as parameters arrive from query strings and forms.
+const NUMERIC = /^[ \t\n\r\v\f]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r\v\f]*$/;
+
+/**
+ * A numeric parameter as a number: NaN when it is not one, so the service's range check names
+ * the allowed range in its message. Absent (or null) gives `fallback`, or is missing.
+ */
+export function numberOrNaN(p: Params, name: string, fallback?: number): number {
+  const raw = p[name];
+  if (raw === undefined || raw === null) {
+    if (fallback === undefined) throw missingParameter(name);
+    return fallback;
+  }
+  if (typeof raw === 'number') return raw;
+  return typeof raw === 'string' && NUMERIC.test(raw) ? Number(raw) : Number.NaN;
+}

@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
-import { badRequest, DomainError, missingParameter } from '../../core/errors.js';
+import { badRequest, DomainError } from '../../core/errors.js';
 import type { TaskIO } from '../../core/shapes.js';
 import type { ClaimedTask, WorkerService } from '../../core/worker-service.js';
 import { sendFile } from '../file-reply.js';
 import { withMultipartFile } from '../multipart.js';
-import { type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
+import { clientGone, type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
 import { isPlainObject, phpJsonEncode } from '../php-json.js';
-import { arrayParam, type Params, stringListParam, stringParam } from '../php-params.js';
+import { arrayParam, numberOrNaN, type Params, stringListParam, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
 import { EXTENSIONS_OPENAPI } from './extensions-openapi.js';
 import { routeId } from './user-routes.js';
@@ -18,9 +18,6 @@ export interface ProviderRouteDeps {
 const TP = '/taskprocessing';
 /** taskproc's own routes, outside upstream's API (documented by the OpenAPI document served below). */
 const EXT = '/apps/taskproc/api/v1';
-
-// PHP is_numeric for strings, as parameters arrive from query strings and forms.
-const NUMERIC = /^[ \t\n\r\v\f]*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r\v\f]*$/;
 
 /**
  * The ExApp worker routes (API.md §4.4) with the documentation page's aliases (§8), plus
@@ -152,36 +149,9 @@ function claimLists(p: Params): { providerIds: string[]; taskTypeIds: string[] }
   return { providerIds: stringListParam(p, 'providerIds'), taskTypeIds: stringListParam(p, 'taskTypeIds') };
 }
 
-/**
- * A numeric parameter as a number: NaN when it is not one, so the service's range check names
- * the allowed range in its message. Absent (or null) gives `fallback`, or is missing.
- */
-export function numberOrNaN(p: Params, name: string, fallback?: number): number {
-  const raw = p[name];
-  if (raw === undefined || raw === null) {
-    if (fallback === undefined) throw missingParameter(name);
-    return fallback;
-  }
-  if (typeof raw === 'number') return raw;
-  return typeof raw === 'string' && NUMERIC.test(raw) ? Number(raw) : Number.NaN;
-}
-
 /** A PHP array as an IO map: a JSON list (`[]` is PHP's empty array) becomes an index-keyed map. */
 function asObject(value: unknown[] | Params): TaskIO {
   return isPlainObject(value) ? value : Object.fromEntries(value.map((v, i) => [String(i), v]));
-}
-
-/**
- * Aborts when the client goes away before its answer is sent, which ends a parked long-poll.
- * The response's 'close' is the reliable signal: the request's own 'close' fires as soon as its
- * body has been read.
- */
-export function clientGone(ctx: OcsContext): AbortSignal {
-  const controller = new AbortController();
-  const res = ctx.reply.raw;
-  if (res.destroyed) controller.abort();
-  else res.once('close', () => !res.writableFinished && controller.abort());
-  return controller.signal;
 }
 
 const batchEntry = (c: ClaimedTask) => ({ task: taskJson(c.task), provider: c.providerId });

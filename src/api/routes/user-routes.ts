@@ -5,9 +5,8 @@ import type { SettingsService } from '../../core/settings.js';
 import type { TaskService } from '../../core/task-service.js';
 import type { TaskStore } from '../../store/store.js';
 import { sendFile } from '../file-reply.js';
-import { type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
-import { clientGone, numberOrNaN } from './provider-routes.js';
-import { arrayParam, boolParam, phpIntCast, stringListParam, stringParam } from '../php-params.js';
+import { clientGone, type OcsContext, type OcsRoute, RAW_REPLY } from '../ocs-route.js';
+import { arrayParam, boolParam, numberOrNaN, phpIntCast, stringListParam, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
 
 export interface UserRouteDeps {

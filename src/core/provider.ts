@@ -30,6 +30,13 @@ export interface ProcessContext {
   signal: AbortSignal;
   /** Progress in 0..1; values outside are ignored. */
   reportProgress(progress: number): void;
+  /** The client asked for streamed output (`preferStreaming`); a provider that can stream then reports partial output. */
+  preferStreaming: boolean;
+  /**
+   * The output so far (the whole of it each time, as a worker's stream-result sends it): watchers see it at
+   * once, the database gets it coalesced. Ignored once the task has ended; never awaited by the provider.
+   */
+  reportPartialOutput(output: TaskIO): void;
   /**
    * A file the input references (its file slots hold ids): metadata, a stream, or a buffer.
    * Ids the input does not reference are refused.

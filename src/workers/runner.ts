@@ -172,6 +172,14 @@ export class Runner {
         userId: task.userId,
         signal,
         inputFile: (id) => this.deps.service.referencedFile(task, id),
+        preferStreaming: task.preferStreaming,
+        reportPartialOutput: (partial) => {
+          const now = unixSeconds(clock);
+          store
+            .setPartialOutput(task.id, partial, leaseOwner, now + lease, now)
+            .then((updated) => updated && this.deps.events.changed(task.id))
+            .catch((err) => this.deps.log.warn({ err, taskId: task.id }, 'runner: saving partial output failed'));
+        },
         reportProgress: (progress) => {
           if (!(progress >= 0 && progress <= 1)) return;
           const now = unixSeconds(clock);

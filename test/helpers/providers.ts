@@ -111,6 +111,8 @@ export function providerContext(signal: AbortSignal = new AbortController().sign
     signal,
     progress,
     reportProgress: (p) => progress.push(p),
+    preferStreaming: false,
+    reportPartialOutput: () => undefined,
     inputFile: (id) => Promise.reject(new Error(`this provider reads no files (asked for ${id})`)),
   };
 }

@@ -47,6 +47,8 @@ function context(files: Record<number, InputFile> = {}, signal = new AbortContro
     userId: 'alice',
     signal,
     reportProgress: (p) => progress.push(p),
+    preferStreaming: false,
+    reportPartialOutput: () => undefined,
     async inputFile(id): Promise<FileHandle> {
       const f = files[id];
       if (!f) throw new Error(`file ${id} is not referenced`);

@@ -1,4 +1,5 @@
 import { DomainError } from '../core/errors.js';
+import type { RunTimeSample } from '../core/estimates.js';
 import type { TaskIO } from '../core/shapes.js';
 import type { NewTask, Task, TaskStatus } from '../core/task.js';
 
@@ -117,6 +118,19 @@ export interface TaskStore {
    * or is not SCHEDULED. Ownership is the caller's business.
    */
   queuePosition(id: number): Promise<number | undefined>;
+  /**
+   * SCHEDULED tasks of `type` with an id below `id` (of every owner): those a claim of that type
+   * hands out before it. Read from the `(type, id)` claim index, so it costs the queue ahead only.
+   */
+  scheduledAhead(type: string, id: number): Promise<number>;
+  /** RUNNING tasks per provider id, from the lease index (only running rows); tasks without a provider left out. */
+  runningByProvider(): Promise<Map<string, number>>;
+  /**
+   * Run times (ended_at − started_at) of the SUCCESSFUL tasks that have both times and a provider,
+   * among the `rowsToScan` most recently updated tasks, oldest end first. Bounded by `rowsToScan`
+   * whatever the table holds; tasks without a start time (ExApps' claims set none) are left out.
+   */
+  recentRunTimes(rowsToScan: number): Promise<RunTimeSample[]>;
 }
 
 export interface User {

@@ -1,4 +1,5 @@
 import { type Compilable, CompiledQuery, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
+import type { RunTimeSample } from '../core/estimates.js';
 import type { TaskIO } from '../core/shapes.js';
 import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/task.js';
 import type { Database, TasksTable } from './database.js';
@@ -605,6 +606,61 @@ export class KyselyTaskStore implements TaskStore {
       .executeTakeFirstOrThrow();
     if (Number(row.mine ?? 0) === 0) return undefined;
     return Number(row.ahead ?? 0) + 1;
+  }
+
+  async scheduledAhead(type: string, id: number): Promise<number> {
+    if (!isRowId(id)) return 0;
+    const row = await this.db
+      .selectFrom('tasks')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where(scheduled)
+      .where('type', '=', type)
+      .where('id', '<', id)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async runningByProvider(): Promise<Map<string, number>> {
+    // status = 2 as a literal: both databases then read the rows from the lease index's running
+    // rows alone (plans in docs/ARCHITECTURE.md's Data section), never the finished tasks.
+    const rows = await this.db
+      .selectFrom('tasks')
+      .select(['provider_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+      .where('provider_id', 'is not', null)
+      .groupBy('provider_id')
+      .execute();
+    return new Map(rows.map((r) => [r.provider_id as string, Number(r.n)]));
+  }
+
+  async recentRunTimes(rowsToScan: number): Promise<RunTimeSample[]> {
+    if (!(rowsToScan > 0)) return [];
+    // The newest rows by the retention index, backwards, whatever their status, then the
+    // successful ones among them: a bounded read with the indexes there are. "The last N per
+    // type and provider" would need an index over every successful task that every success
+    // writes, for a read done once at start-up; types that ran recently are the ones with a queue.
+    const recent = this.db
+      .selectFrom('tasks')
+      .select(['id', 'type', 'provider_id', 'status', 'started_at', 'ended_at'])
+      .orderBy('last_updated', 'desc')
+      .limit(Math.floor(rowsToScan))
+      .as('recent');
+    const rows = await this.db
+      .selectFrom(recent)
+      .select(['recent.id', 'recent.type', 'recent.provider_id', 'recent.started_at', 'recent.ended_at'])
+      .where('recent.status', '=', TASK_STATUS.SUCCESSFUL)
+      .where('recent.started_at', 'is not', null)
+      .where('recent.ended_at', 'is not', null)
+      .where('recent.provider_id', 'is not', null)
+      .orderBy('recent.ended_at')
+      .orderBy('recent.id')
+      .execute();
+    return rows.map((r) => ({
+      taskId: Number(r.id),
+      type: r.type,
+      providerId: r.provider_id as string,
+      seconds: Number(r.ended_at) - Number(r.started_at),
+    }));
   }
 
   /** The distinct types of the SCHEDULED tasks: a loose index scan of the claim index (min type, then the next above it…). */

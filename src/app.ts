@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './api/server.js';
+import { encodeTaskEvent, eventRoutes } from './api/routes/event-routes.js';
 import { userRoutes } from './api/routes/user-routes.js';
 import { appApiRoutes } from './api/routes/appapi-routes.js';
 import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
@@ -36,6 +37,9 @@ import { OutageReporter } from './store/db-errors.js';
 import { leaseSweepMs, startMaintenance } from './workers/maintenance.js';
 import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
+import { EventStreams } from './workers/event-streams.js';
+import { LiveOutputs } from './workers/live-outputs.js';
+import { TaskFeeds } from './workers/task-feeds.js';
 import { TaskWatchers, Waiters } from './workers/waiters.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
 
@@ -65,6 +69,12 @@ export interface App {
   waiters: Waiters;
   /** Clients' long-polls on a task (GET task?wait=). */
   taskWatchers: TaskWatchers;
+  /** Partial outputs of running tasks: shown at once, written coalesced. */
+  live: LiveOutputs;
+  /** What followed tasks show now, shared by their watchers on this node. */
+  feeds: TaskFeeds;
+  /** Open server-sent event streams. */
+  streams: EventStreams;
   /** Calls tasks' webhooks when they end. */
   webhooks: WebhookSender;
   /** Wake-ups to and from the other nodes of a PostgreSQL database; null on SQLite (one node). */
@@ -123,7 +133,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const files = createFileService(store, config, clock);
   const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
   const taskWatchers = new TaskWatchers(events);
+  const live = new LiveOutputs({
+    store: store.tasks,
+    events,
+    clock,
+    writeMs: config.partialWriteMs,
+    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
+  });
   const service = new TaskService({
+    live,
     store: store.tasks,
     taskTypes,
     providers,
@@ -147,6 +165,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     taskTypes,
     events,
     waiters,
+    live,
     providerOwner: (id) => catalog.appIdOf(id),
     clock,
     maxWaitSeconds: config.maxWait,
@@ -154,8 +173,29 @@ export async function createApp(opts: AppOptions): Promise<App> {
     log: { warn: (obj, msg) => server.log.warn(obj, msg) },
   });
 
+  const feeds = new TaskFeeds({
+    store: store.tasks,
+    events,
+    live,
+    estimates: { estimate: async (task) => ({ queuePosition: (await store.tasks.queuePosition(task.id)) ?? null, estimatedStartAt: null }) },
+    recheckMs: 1000,
+    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
+  });
+  const streams = new EventStreams({
+    feeds,
+    events,
+    store: store.tasks,
+    limits: {
+      perCaller: config.eventStreamsPerUser,
+      total: config.eventStreamsMax,
+      heartbeatMs: config.eventHeartbeatSeconds * 1000,
+      maxFollowed: 10_000,
+    },
+    encodeTask: encodeTaskEvent,
+  });
   const server = await buildServer({
     routes: [
+      ...eventRoutes({ service, streams }),
       ...userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
       ...appApiRoutes({ store, catalog, clock }),
       ...capabilitiesRoutes(),
@@ -190,6 +230,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     taskTypes,
     providers,
     events,
+    live,
     files,
     clock,
     log,
@@ -223,6 +264,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     runner,
     waiters,
     taskWatchers,
+    live,
+    feeds,
+    streams,
     webhooks,
     notifier,
     generatedAdminPassword,
@@ -241,6 +285,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       // Parked long-polls would otherwise hold server.close() for up to maxWait seconds.
       workers.close();
       taskWatchers.close();
+      // Event streams end now (they never would by themselves); what streamed but is unwritten is written.
+      streams.close();
       // A keep-alive connection whose last response the client read before the server saw it
       // finish is not idle to Node and would hold close() for the keep-alive time-out (72 s):
       // requests in flight get a grace period, then every connection is closed.
@@ -248,6 +294,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       await server.close();
       clearTimeout(grace);
       await runner.stop();
+      feeds.close();
+      await live.close();
       stopWebhooks();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.
       await Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, WEBHOOK_SHUTDOWN_GRACE_MS).unref())]);

@@ -63,6 +63,13 @@ export interface Config {
    * shared data directory), or `database`, chunked in the database every node already shares.
    */
   fileStorage: 'disk' | 'database';
+  /** Longest a streamed partial output waits for its database write, per task, in ms (0: every chunk written). */
+  partialWriteMs: number;
+  /** Event streams (GET …/tasks/{id}/events) one user may hold open, and this node in all. */
+  eventStreamsPerUser: number;
+  eventStreamsMax: number;
+  /** Seconds between the keep-alive comments of an idle event stream. */
+  eventHeartbeatSeconds: number;
 }
 
 interface KeySpec {
@@ -127,6 +134,10 @@ const SPECS: Record<keyof Config, KeySpec> = {
   },
   trustProxy: { env: 'TASKPROC_TRUST_PROXY', flag: 'trust-proxy', parse: bool },
   fileStorage: { env: 'TASKPROC_FILE_STORAGE', flag: 'file-storage', parse: oneOf('disk', 'database') },
+  partialWriteMs: { env: 'TASKPROC_PARTIAL_WRITE_MS', flag: 'partial-write-ms', parse: int(0, 60_000) },
+  eventStreamsPerUser: { env: 'TASKPROC_EVENT_STREAMS_PER_USER', flag: 'event-streams-per-user', parse: int(0, 1_000_000) },
+  eventStreamsMax: { env: 'TASKPROC_EVENT_STREAMS_MAX', flag: 'event-streams-max', parse: int(0, 1_000_000) },
+  eventHeartbeatSeconds: { env: 'TASKPROC_EVENT_HEARTBEAT_SECONDS', flag: 'event-heartbeat-seconds', parse: int(1, 3600) },
 };
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -156,6 +167,11 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logLevel: 'info',
   trustProxy: false,
   fileStorage: 'disk',
+  // At most four database writes a second per streaming task, whatever the model's speed.
+  partialWriteMs: 250,
+  eventStreamsPerUser: 20,
+  eventStreamsMax: 10_000,
+  eventHeartbeatSeconds: 15,
 });
 
 /** The flags every command accepts (for node:util parseArgs), all taking a string value. */

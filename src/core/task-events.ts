@@ -1,5 +1,9 @@
 import { EventEmitter } from 'node:events';
+import type { TaskIO } from './shapes.js';
 import type { Task } from './task.js';
+
+/** Where a change was made: on this node, or on another node of the same PostgreSQL database (workers/notifier.ts). */
+export type ChangeOrigin = 'local' | 'remote';
 
 /**
  * In-process notifications after a change is committed: the runner and long-polling workers
@@ -40,8 +44,21 @@ export class TaskEvents {
    * A task changed on this node without ending: claimed, progress, partial output, given back to
    * the queue. Only the id: clients' long-polls (workers/waiters.ts TaskWatchers) re-read the task.
    */
-  changed(taskId: number): void {
-    this.emitter.emit('changed', taskId);
+  changed(taskId: number, origin: ChangeOrigin = 'local'): void {
+    this.emitter.emit('changed', taskId, origin);
+  }
+
+  /**
+   * A running task's whole output so far (a worker's stream-result, a streaming provider), before the
+   * database has it: watchers show it from here. The store gets it coalesced (workers/live-outputs.ts).
+   */
+  partial(taskId: number, output: TaskIO, origin: ChangeOrigin = 'local'): void {
+    this.emitter.emit('partial', taskId, output, origin);
+  }
+
+  onPartial(listener: (taskId: number, output: TaskIO, origin: ChangeOrigin) => void): () => void {
+    this.emitter.on('partial', listener);
+    return () => this.emitter.off('partial', listener);
   }
 
   onScheduled(listener: (task: Task) => void): () => void {
@@ -54,7 +71,7 @@ export class TaskEvents {
     return () => this.emitter.off('scheduledElsewhere', listener);
   }
 
-  onChanged(listener: (taskId: number) => void): () => void {
+  onChanged(listener: (taskId: number, origin: ChangeOrigin) => void): () => void {
     this.emitter.on('changed', listener);
     return () => this.emitter.off('changed', listener);
   }

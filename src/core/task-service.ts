@@ -48,6 +48,8 @@ export interface TaskServiceDeps {
    * registries; called before every decision that depends on which providers exist.
    */
   catalog: { sync(): Promise<void> };
+  /** The newest partial output of a running task, when memory has one newer than the database (workers/live-outputs.ts). */
+  live?: { overlay(task: Task): Task };
   /** Where clients' long-polls on a task park (workers/waiters.ts). */
   watchers: Pick<TaskWatchers, 'watch' | 'isClosed'>;
   /** Longest long-poll, in seconds (config maxWait, the same cap as the workers' `wait`). */
@@ -125,7 +127,7 @@ export class TaskService {
   async get(caller: Caller, id: number): Promise<Task> {
     const task = await this.deps.store.getTask(id);
     if (!task || !owns(caller, task)) throw taskNotFound();
-    return task;
+    return this.deps.live ? this.deps.live.overlay(task) : task;
   }
 
   /**
@@ -160,8 +162,9 @@ export class TaskService {
         // Nobody is left to answer: no more reads.
         if (signal?.aborted) return task;
         watch = this.deps.watchers.watch(id);
-        const now = await this.deps.store.getTask(id);
-        if (!now) throw taskNotFound();
+        const read = await this.deps.store.getTask(id);
+        if (!read) throw taskNotFound();
+        const now = this.deps.live ? this.deps.live.overlay(read) : read;
         if (isFinal(now.status) || changeKey(now) !== seen) return now;
         task = now;
       }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { LiveOutputs } from '../workers/live-outputs.js';
 import { type Clock, unixSeconds } from './clock.js';
 import { badRequest, DomainError, notFound, taskNotFound } from './errors.js';
 import type { FileHandle, TaskFiles } from './file-access.js';
@@ -66,6 +67,8 @@ export interface WorkerServiceDeps {
   maxWaitSeconds: number;
   /** The shortest lease a claim gets, in seconds (config leaseSeconds). */
   minLeaseSeconds: number;
+  /** Partial outputs: shown to watchers at once, written coalesced (workers/live-outputs.ts). */
+  live: Pick<LiveOutputs, 'put' | 'putFast'>;
   /** Where an ExApp's invalid output is reported: its worker gets a 200, so only the log tells the admin. */
   log: { warn(obj: object, msg: string): void };
 }
@@ -188,15 +191,14 @@ export class WorkerService {
    * chunk to the user instead of the real worker's.
    */
   async streamResult(appId: string, taskId: number, partialOutput: TaskIO): Promise<Task> {
+    // Later chunks of a task this node already wrote for the same lease: from memory, written coalesced.
+    const fast = this.deps.live.putFast(taskId, exAppLeaseOwner(appId), partialOutput);
+    if (fast) return fast;
     const task = await this.load(taskId);
     if (task.status !== TASK_STATUS.RUNNING) return task;
     const owner = this.checkLease(task, appId);
-    const now = this.now();
-    const updated = await this.deps.tasks.setPartialOutput(taskId, partialOutput, owner, now + this.leaseOf(task), now);
-    if (updated) {
-      this.deps.events.changed(taskId);
-      return updated;
-    }
+    const updated = await this.deps.live.put(taskId, owner, this.leaseOf(task), partialOutput);
+    if (updated) return updated;
     // Changed meanwhile: answered by the same rule against what the task is now.
     const current = await this.load(taskId);
     if (current.status !== TASK_STATUS.RUNNING) return current;

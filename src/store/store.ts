@@ -17,6 +17,12 @@ export interface TaskFilter {
   type?: string;
   appId?: string;
   customId?: string;
+  /** Only tasks that have not ended (SCHEDULED, RUNNING). */
+  unfinished?: boolean;
+  /** Only tasks with a higher id. */
+  afterId?: number;
+  /** At most this many (the lowest ids). */
+  limit?: number;
 }
 
 /** What `taskproc task:list` asks for: tasks of every owner, optionally narrowed. */

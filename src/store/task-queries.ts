@@ -246,6 +246,9 @@ export class KyselyTaskStore implements TaskStore {
     if (filter.type !== undefined) query = query.where('type', '=', filter.type);
     if (filter.appId !== undefined) query = query.where('app_id', '=', filter.appId);
     if (filter.customId !== undefined) query = query.where('custom_id', '=', filter.customId);
+    if (filter.unfinished) query = query.where('status', 'in', [TASK_STATUS.SCHEDULED, TASK_STATUS.RUNNING]);
+    if (filter.afterId !== undefined) query = query.where('id', '>', filter.afterId);
+    if (filter.limit !== undefined) query = query.limit(filter.limit);
     const rows = await query.orderBy('id').execute();
     return rows.map(toTask);
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { unixSeconds } from '../core/clock.js';
 import { ProviderError, type InProcessProvider } from '../core/provider.js';
+import type { LiveOutputs } from './live-outputs.js';
 import type { TaskEvents } from '../core/task-events.js';
 import type { TaskService } from '../core/task-service.js';
 import type { TaskTypeRegistry } from '../core/task-types.js';
@@ -25,6 +26,8 @@ export interface RunnerDeps {
   taskTypes: TaskTypeRegistry;
   providers: ProviderRegistry;
   events: TaskEvents;
+  /** Where partial outputs of streaming providers go (shown at once, written coalesced). */
+  live: Pick<LiveOutputs, 'put'>;
   files: TaskFiles;
   clock: Clock;
   log: RunnerLog;
@@ -174,10 +177,9 @@ export class Runner {
         inputFile: (id) => this.deps.service.referencedFile(task, id),
         preferStreaming: task.preferStreaming,
         reportPartialOutput: (partial) => {
-          const now = unixSeconds(clock);
-          store
-            .setPartialOutput(task.id, partial, leaseOwner, now + lease, now)
-            .then((updated) => updated && this.deps.events.changed(task.id))
+          if (signal.aborted) return;
+          this.deps.live
+            .put(task.id, leaseOwner, lease, partial)
             .catch((err) => this.deps.log.warn({ err, taskId: task.id }, 'runner: saving partial output failed'));
         },
         reportProgress: (progress) => {

@@ -86,6 +86,7 @@ export class TaskWatchers {
 
   constructor(events: TaskEvents) {
     events.onChanged((id) => this.wake(id));
+    events.onPartial((id) => this.wake(id));
     events.onEnded((task) => this.wake(task.id));
     events.onDeleted((task) => this.wake(task.id));
   }

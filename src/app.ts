@@ -39,6 +39,7 @@ import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
 import { EventStreams } from './workers/event-streams.js';
 import { LiveOutputs } from './workers/live-outputs.js';
+import { QueueEstimator } from './workers/queue-estimator.js';
 import { TaskFeeds } from './workers/task-feeds.js';
 import { TaskWatchers, Waiters } from './workers/waiters.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
@@ -71,6 +72,8 @@ export interface App {
   taskWatchers: TaskWatchers;
   /** Partial outputs of running tasks: shown at once, written coalesced. */
   live: LiveOutputs;
+  /** Queue positions and estimated starts of scheduled tasks. */
+  estimates: QueueEstimator;
   /** What followed tasks show now, shared by their watchers on this node. */
   feeds: TaskFeeds;
   /** Open server-sent event streams. */
@@ -140,8 +143,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
     writeMs: config.partialWriteMs,
     log: { warn: (obj, msg) => server.log.warn(obj, msg) },
   });
+  const estimates = new QueueEstimator({
+    store: store.tasks,
+    events,
+    clock,
+    inProcessConcurrency: (id) => (providers.get(id)?.inProcess ? config.runnerConcurrency : null),
+  });
   const service = new TaskService({
     live,
+    estimates,
     store: store.tasks,
     taskTypes,
     providers,
@@ -177,7 +187,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     store: store.tasks,
     events,
     live,
-    estimates: { estimate: async (task) => ({ queuePosition: (await store.tasks.queuePosition(task.id)) ?? null, estimatedStartAt: null }) },
+    estimates,
     recheckMs: 1000,
     log: { warn: (obj, msg) => server.log.warn(obj, msg) },
   });
@@ -265,6 +275,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     waiters,
     taskWatchers,
     live,
+    estimates,
     feeds,
     streams,
     webhooks,
@@ -295,6 +306,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clearTimeout(grace);
       await runner.stop();
       feeds.close();
+      estimates.close();
       await live.close();
       stopWebhooks();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.

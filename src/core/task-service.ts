@@ -12,6 +12,12 @@ import { fileIdsIn, taskTypeJson, validateInput } from './validation.js';
 import type { TaskOwner, TaskStore } from '../store/store.js';
 import type { TaskWatchers } from '../workers/waiters.js';
 
+/** A scheduled task's place: what the queue-position route says, and when it is expected to start (null: no data). */
+export interface QueuePlace {
+  queuePosition: number;
+  estimatedStartAt: number | null;
+}
+
 /** Who is asking: a user, an anonymous caller (by cookie hash), or an ExApp without a user (all null). */
 export interface Caller extends TaskOwner {
   isGuest: boolean;
@@ -50,6 +56,8 @@ export interface TaskServiceDeps {
   catalog: { sync(): Promise<void> };
   /** The newest partial output of a running task, when memory has one newer than the database (workers/live-outputs.ts). */
   live?: { overlay(task: Task): Task };
+  /** Queue position and estimated start of a scheduled task (workers/queue-estimator.ts). */
+  estimates?: { estimate(task: Task): Promise<{ queuePosition: number | null; estimatedStartAt: number | null }> };
   /** Where clients' long-polls on a task park (workers/waiters.ts). */
   watchers: Pick<TaskWatchers, 'watch' | 'isClosed'>;
   /** Longest long-poll, in seconds (config maxWait, the same cap as the workers' `wait`). */
@@ -141,36 +149,44 @@ export class TaskService {
 
   /**
    * GET task with a long-poll: the caller's task at once when it has ended (or `waitMs` is 0), else
-   * as soon as what GET task shows of it changes, or after `waitMs` as it is then. 404 for others'
-   * tasks before any wait, and when the task is deleted meanwhile. Woken by this node's events and
-   * re-read every second for changes made elsewhere; `signal` (the client went away) ends it at once.
+   * as soon as what GET task shows of it changes, or its queue position or estimated start, or after
+   * `waitMs` as it is then. 404 for others' tasks before any wait, and when the task is deleted
+   * meanwhile. Woken by this node's events and re-read every second for changes made elsewhere (and
+   * the queue moving); `signal` (the client went away) ends it at once. A scheduled task comes with
+   * its queue place.
    */
-  async waitForChange(caller: Caller, id: number, waitMs: number, signal?: AbortSignal): Promise<Task> {
-    if (waitMs <= 0) return this.get(caller, id);
+  async waitForChange(caller: Caller, id: number, waitMs: number, signal?: AbortSignal): Promise<{ task: Task; queue: QueuePlace | null }> {
     // Registered before the read: a change committed while the read is in flight still wakes us.
     let watch = this.deps.watchers.watch(id);
     try {
       const first = await this.get(caller, id);
-      if (isFinal(first.status)) return first;
-      const seen = changeKey(first);
+      let answer = { task: first, queue: await this.queuePlace(first) };
+      if (waitMs <= 0 || isFinal(first.status)) return answer;
+      const seen = changeKey(answer);
       const deadline = performance.now() + waitMs;
-      let task = first;
       for (;;) {
         const left = deadline - performance.now();
-        if (left <= 0 || signal?.aborted || this.deps.watchers.isClosed) return task;
+        if (left <= 0 || signal?.aborted || this.deps.watchers.isClosed) return answer;
         await watch.wait(Math.min(RECHECK_MS, left), signal);
         // Nobody is left to answer: no more reads.
-        if (signal?.aborted) return task;
+        if (signal?.aborted) return answer;
         watch = this.deps.watchers.watch(id);
         const read = await this.deps.store.getTask(id);
         if (!read) throw taskNotFound();
         const now = this.deps.live ? this.deps.live.overlay(read) : read;
-        if (isFinal(now.status) || changeKey(now) !== seen) return now;
-        task = now;
+        answer = { task: now, queue: await this.queuePlace(now) };
+        if (isFinal(now.status) || changeKey(answer) !== seen) return answer;
       }
     } finally {
       watch.cancel();
     }
+  }
+
+  /** Where a scheduled task stands in the queue; null for any other task, or when nobody estimates. */
+  async queuePlace(task: Task): Promise<QueuePlace | null> {
+    if (task.status !== TASK_STATUS.SCHEDULED || !this.deps.estimates) return null;
+    const place = await this.deps.estimates.estimate(task);
+    return place.queuePosition === null ? null : { queuePosition: place.queuePosition, estimatedStartAt: place.estimatedStartAt };
   }
 
   /** Upstream answers 200 whether or not the task existed or was the caller's. */
@@ -254,9 +270,9 @@ export function owns(caller: TaskOwner, task: Task): boolean {
   return task.userId === null && task.anonKey === caller.anonKey;
 }
 
-/** What GET task shows of a task that can change while it has not ended. */
-function changeKey(t: Task): string {
-  return JSON.stringify([t.status, t.progress, t.output, t.lastUpdated, t.startedAt, t.completionExpectedAt, t.userFacingErrorMessage]);
+/** What a long-poll shows of a task that can change while it has not ended. */
+function changeKey({ task: t, queue }: { task: Task; queue: QueuePlace | null }): string {
+  return JSON.stringify([t.status, t.progress, t.output, t.lastUpdated, t.startedAt, t.completionExpectedAt, t.userFacingErrorMessage, queue]);
 }
 
 function checkLength(name: string, value: string, max: number): void {

@@ -8,9 +8,15 @@ import { postgresClientConfig, type PostgresTarget } from './postgres.js';
  * drop other installations' news (two test runs, or two installations, on one database).
  */
 export const SCHEDULED_CHANNEL = 'taskproc_scheduled';
+/** Changes of tasks (ids, small partial outputs) for the watchers on other nodes (workers/notifier.ts). */
+export const LIVE_CHANNEL = 'taskproc_live';
+/** PostgreSQL refuses payloads of 8000 bytes and more; ours carry a node id and schema before the message. */
+export const MAX_LIVE_MESSAGE_BYTES = 7000;
 
 /** Distinct types waiting for the connection; beyond this they are dropped (the waiters' re-check finds the tasks). */
 const MAX_QUEUED_TYPES = 1000;
+/** Tasks whose live messages may wait for the connection; beyond, they are dropped (watchers re-read every second). */
+const MAX_QUEUED_LIVE = 10_000;
 
 export interface PgScheduledChannelOptions {
   /** Identifies this process in the payload, so it ignores its own notifications. Default: random. */
@@ -34,6 +40,9 @@ export class PgScheduledChannel {
   private client: pg.Client | null = null;
   private schema: string | null = null;
   private onType: ((type: string) => void) | null = null;
+  private onLive: ((message: string) => void) | null = null;
+  /** Live messages waiting for the connection, by key: a newer message for the same task replaces the older. */
+  private readonly queuedLive = new Map<string, string>();
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
@@ -66,8 +75,9 @@ export class PgScheduledChannel {
    * A first connect that fails is retried in the background rather than failing the start: the
    * store has just proven the database answers, and the re-check covers the gap.
    */
-  async start(onType: (type: string) => void): Promise<void> {
+  async start(onType: (type: string) => void, onLive?: (message: string) => void): Promise<void> {
     this.onType = onType;
+    this.onLive = onLive ?? null;
     await this.connect();
   }
 
@@ -78,23 +88,42 @@ export class PgScheduledChannel {
     if (!this.sending) this.sendQueued();
   }
 
+  /**
+   * Tells the other nodes' watchers about a task (`message` at most MAX_LIVE_MESSAGE_BYTES); a later
+   * message with the same `key` replaces one still waiting. Never throws, never waits.
+   */
+  notifyLive(key: string, message: string): void {
+    if (this.client === null || this.schema === null || this.queuedLive.size >= MAX_QUEUED_LIVE) return;
+    this.queuedLive.delete(key);
+    this.queuedLive.set(key, message);
+    if (!this.sending) this.sendQueued();
+  }
+
   private sendQueued(): void {
     const client = this.client;
     const schema = this.schema;
     // Dropped when the connection went away meanwhile: a wake-up is only a hint.
-    if (client === null || schema === null || this.queued.size === 0) return void this.queued.clear();
-    const payloads = [...this.queued].map((type) => `${this.nodeId} ${schema} ${type}`);
+    if (client === null || schema === null || (this.queued.size === 0 && this.queuedLive.size === 0)) {
+      this.queued.clear();
+      this.queuedLive.clear();
+      return;
+    }
+    const notes: [string, string][] = [
+      ...[...this.queued].map((type): [string, string] => [SCHEDULED_CHANNEL, `${this.nodeId} ${schema} ${type}`]),
+      ...[...this.queuedLive.values()].map((m): [string, string] => [LIVE_CHANNEL, `${this.nodeId} ${schema} ${m}`]),
+    ];
     this.queued.clear();
+    this.queuedLive.clear();
     this.sending = true;
-    const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+    const calls = notes.map((_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`).join(', ');
     client
-      .query(`select ${calls}`, [SCHEDULED_CHANNEL, ...payloads])
+      .query(`select ${calls}`, notes.flat())
       .catch(() => {
         // The connection broke; 'error'/'end' reconnects. These wake-ups are lost, the tasks are not.
       })
       .finally(() => {
         this.sending = false;
-        if (this.queued.size > 0) this.sendQueued();
+        if (this.queued.size > 0 || this.queuedLive.size > 0) this.sendQueued();
       });
   }
 
@@ -125,7 +154,7 @@ export class PgScheduledChannel {
         const { rows } = await client.query<{ name: string | null }>('select current_schema() as name');
         this.schema = this.target.schema ?? rows[0]?.name ?? 'public';
       }
-      await client.query(`listen ${SCHEDULED_CHANNEL}`);
+      await client.query(`listen ${SCHEDULED_CHANNEL}; listen ${LIVE_CHANNEL}`);
     } catch (err) {
       client.removeAllListeners('end');
       await client.end().catch(() => {});
@@ -165,11 +194,12 @@ export class PgScheduledChannel {
 
   /** `<nodeId> <schema> <type>`; the type is the rest, whatever it contains. */
   private received(n: pg.Notification): void {
-    if (n.channel !== SCHEDULED_CHANNEL || !n.payload) return;
+    if ((n.channel !== SCHEDULED_CHANNEL && n.channel !== LIVE_CHANNEL) || !n.payload) return;
     const first = n.payload.indexOf(' ');
     const second = n.payload.indexOf(' ', first + 1);
     if (first < 0 || second < 0) return;
     if (n.payload.slice(0, first) === this.nodeId || n.payload.slice(first + 1, second) !== this.schema) return;
-    this.onType?.(n.payload.slice(second + 1));
+    if (n.channel === LIVE_CHANNEL) this.onLive?.(n.payload.slice(second + 1));
+    else this.onType?.(n.payload.slice(second + 1));
   }
 }

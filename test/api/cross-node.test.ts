@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { EventSource } from 'eventsource';
 import { secretHash } from '../../src/auth/appapi.js';
 import { PgScheduledChannel } from '../../src/store/pg-notify.js';
 import { HttpWorker, providerPayload, SHAPE } from '../helpers/http-worker.js';
@@ -111,6 +112,32 @@ describe('two nodes on one PostgreSQL database', () => {
     assert.equal(seen.json.ocs.data.task.status, 'STATUS_CANCELLED');
   });
 
+  it('a watcher on A sees the status, progress and text deltas a worker sends through B, in order, then the final task', async () => {
+    const id = await schedule();
+    const got: { type: string; data: Record<string, unknown> }[] = [];
+    const es = new EventSource(`${a.url}/ocs/v2.php/apps/taskproc/api/v1/tasks/${id}/events`, {
+      fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization: alice.auth } }),
+    });
+    for (const type of ['status', 'progress', 'output', 'task']) es.addEventListener(type, (e) => got.push({ type, data: JSON.parse(e.data) }));
+    try {
+      await until('the first status on A', () => got.length > 0);
+      const claimed = await worker.next([PROVIDER], [TYPE]);
+      assert.equal(claimed.json.ocs.data.task.id, id);
+      await until('RUNNING on A', () => got.some((g) => g.data.status === 'STATUS_RUNNING'));
+      assert.equal((await worker.progress(id, 0.5)).status, 200);
+      for (const text of ['Cross', 'Cross-node', 'Cross-node text']) assert.equal((await worker.streamResult(id, { output: text })).status, 200);
+      const deltas = () => got.filter((g) => g.type === 'output').map((g) => g.data.delta ?? g.data.value);
+      await until('the deltas on A', () => deltas().join('') === 'Cross-node text', 5000, { describe: () => JSON.stringify(got) });
+      assert.deepEqual(deltas(), ['Cross', '-node', ' text']);
+      assert.ok(got.some((g) => g.type === 'progress' && g.data.progress === 0.5));
+      assert.equal((await worker.result(id, { output: 'CROSS-NODE TEXT' })).status, 200);
+      await until('the final event on A', () => got.some((g) => g.type === 'task'));
+      assert.equal((got.at(-1)?.data.task as { status: string }).status, 'STATUS_SUCCESSFUL');
+    } finally {
+      es.close();
+    }
+  });
+
   it('a file uploaded through one node is served by another that shares its data directory', async () => {
     const c = await startServer({ dir: a.dir, config: { runnerConcurrency: 0, databaseUrl: nodeUrl(schema, `taskproc_c_${tag}`) } });
     try {
@@ -129,9 +156,11 @@ describe('two nodes on one PostgreSQL database', () => {
   });
 
   it('the LISTEN connection comes back by itself after PostgreSQL drops it', async () => {
-    const listen = await adminQuery(`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and query ilike 'listen %'`, [
-      bName,
-    ]);
+    // Its last query is its LISTEN, or a NOTIFY it sent since (only that connection sends them).
+    const listen = await adminQuery(
+      `select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1 and (query ilike 'listen %' or query ilike 'select pg_notify%')`,
+      [bName],
+    );
     assert.equal(listen.rowCount, 1, "B's LISTEN connection");
     await until(
       'B to listen again',

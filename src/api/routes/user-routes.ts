@@ -142,7 +142,9 @@ export function taskGetter(service: TaskService) {
     const id = routeId(ctx, 'id');
     if (ctx.params.wait === undefined || ctx.params.wait === null) return { data: { task: taskJson(await service.get(ctx.caller, id)) } };
     const waitMs = service.clientWaitMs(numberOrNaN(ctx.params, 'wait'));
-    return { data: { task: taskJson(await service.waitForChange(ctx.caller, id, waitMs, clientGone(ctx))) } };
+    const { task, queue } = await service.waitForChange(ctx.caller, id, waitMs, clientGone(ctx));
+    // Beside the task, not in it: the task keeps upstream's keys; only clients that sent `wait` get these.
+    return { data: { task: taskJson(task), ...(queue && { queuePosition: queue.queuePosition, estimatedStartAt: queue.estimatedStartAt }) } };
   };
 }
 

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
+import { configWith } from '../../src/config.js';
+import { builtinProviders } from '../../src/providers/builtin.js';
+import { type FakeOpenAI, startFakeOpenAI } from '../helpers/fake-openai.js';
 import type { HttpWorker } from '../helpers/http-worker.js';
 import { providerPayload, SHAPE } from '../helpers/http-worker.js';
 import { startServer, type TestServer, type TestUser } from '../helpers/server.js';
@@ -245,5 +248,54 @@ describe('event streams: a client watches its task as it happens', { timeout: 60
     // It skipped: fewer output events than chunks streamed, and the text still whole.
     assert.ok([...chunks.join('').matchAll(/event: output/g)].length < 10);
     res.destroy();
+  });
+});
+
+describe('event streams: the OpenAI-compatible provider streams its tokens when the client prefers streaming', { timeout: 60_000 }, () => {
+  let s: TestServer;
+  let fake: FakeOpenAI;
+  let alice: TestUser;
+  const ANSWER = 'Streaming answers arrive as the model writes them.';
+
+  before(async () => {
+    fake = await startFakeOpenAI({ apiKey: 'sk-stream' });
+    const providers = builtinProviders(
+      configWith({ openaiBaseUrl: `${fake.url}/v1`, openaiApiKey: 'sk-stream', openaiModel: 'm', offlineProviders: false, logLevel: 'silent' }),
+    );
+    s = await startServer({ providers, config: { partialWriteMs: 5000 } });
+    alice = await s.addUser('alice');
+  });
+  after(async () => {
+    await s.close();
+    await fake.close();
+  });
+
+  const watch = async (preferStreaming: boolean): Promise<Watcher> => {
+    // Slow enough that the watcher is connected before the model's first token.
+    fake.script('chat', { kind: 'chat', content: ANSWER, chunkDelayMs: 40 });
+    const r = await s.ocs('POST', `${V2}/schedule`, {
+      auth: alice.auth,
+      body: { type: 'core:text2text', appId: 'sse-openai', input: { input: 'Say something' }, preferStreaming },
+    });
+    assert.equal(r.status, 200, r.text);
+    const w = new Watcher(`${s.url}${EXT}/tasks/${r.json.ocs.data.task.id}/events`, alice.auth);
+    await until('the final event', () => w.of('task').length === 1, 10_000);
+    return w;
+  };
+
+  it('preferStreaming: the text arrives in deltas before the final event, and adds up to the answer', async () => {
+    const w = await watch(true);
+    const deltas = w.of('output').map((g) => (g.data as { delta: string }).delta);
+    assert.ok(deltas.length >= 3, `only ${deltas.length} deltas`);
+    assert.equal(deltas.join(''), ANSWER);
+    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, ANSWER);
+    w.close();
+  });
+
+  it('without preferStreaming: no deltas, only the final task', async () => {
+    const w = await watch(false);
+    assert.equal(w.of('output').length, 0);
+    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, ANSWER);
+    w.close();
   });
 });

@@ -41,16 +41,19 @@ export function chatProvider(target: Target, base: { id: string; name: string; t
       const messages = await messagesFor(taskType, input, ctx);
       const expected = expectedOutputChars(taskType, input);
       let reported = 0;
-      const onChars = (chars: number) => {
+      const onText = (soFar: string) => {
+        // The client asked for streamed output: every delta goes out as the task's output so far
+        // (shown at once, written coalesced: workers/live-outputs.ts). Tool types show their text too.
+        if (ctx.preferStreaming) ctx.reportPartialOutput({ output: soFar });
         // Only an estimate: the real length is unknown until the stream ends (README: progress).
-        const p = Math.min(0.95, chars / expected);
+        const p = Math.min(0.95, soFar.length / expected);
         if (p - reported >= 0.05) {
           reported = p;
           ctx.reportProgress(p);
         }
       };
       const result = await runCall(target, ctx, { endpoint: 'POST /chat/completions', model }, (scope) =>
-        complete(target, scope, { model, messages, tools, maxTokens, allowEmptyContent: tools !== undefined }, onChars),
+        complete(target, scope, { model, messages, tools, maxTokens, allowEmptyContent: tools !== undefined }, onText),
       );
       if (TOOL_TYPES.has(taskType)) {
         const toolCalls = result.toolCalls.length > 0 ? JSON.stringify(result.toolCalls) : '';

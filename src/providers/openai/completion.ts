@@ -26,11 +26,10 @@ interface Accumulated {
 }
 
 /**
- * One chat completion, streamed when the back end allows it (then `onChars` hears the length of
- * the text so far, and every chunk restarts the time-out). A back end that answers a streaming
+ * One chat completion, streamed when the back end allows it (then `onText` hears the text so far, and every chunk restarts the time-out). A back end that answers a streaming
  * request with plain JSON is understood too. Runs inside runCall, so what it throws is mapped there.
  */
-export async function complete(target: Target, scope: CallScope, req: CompletionRequest, onChars: (chars: number) => void): Promise<CompletionResult> {
+export async function complete(target: Target, scope: CallScope, req: CompletionRequest, onText: (textSoFar: string) => void): Promise<CompletionResult> {
   const body = {
     model: req.model,
     messages: req.messages,
@@ -58,7 +57,7 @@ export async function complete(target: Target, scope: CallScope, req: Completion
         const delta = (first.delta ?? {}) as { content?: unknown; tool_calls?: unknown };
         if (typeof delta.content === 'string' && delta.content !== '') {
           answer.content += delta.content;
-          onChars(answer.content.length);
+          onText(answer.content);
         }
         if (Array.isArray(delta.tool_calls)) addToolCallDeltas(answer.calls, delta.tool_calls);
         if (typeof first.finish_reason === 'string') answer.finishReason = first.finish_reason;

@@ -63,6 +63,13 @@ export interface Config {
    * shared data directory), or `database`, chunked in the database every node already shares.
    */
   fileStorage: 'disk' | 'database';
+  /**
+   * Serves Prometheus metrics at `/metrics` of the API port to callers that send this as a bearer
+   * token (401 otherwise); null: not there (404). A secret: compared in constant time, never logged.
+   */
+  metricsToken: string | null;
+  /** Also serves `/metrics`, without a token, on this port of the same host; null: no such port. */
+  metricsPort: number | null;
 }
 
 interface KeySpec {
@@ -127,6 +134,8 @@ const SPECS: Record<keyof Config, KeySpec> = {
   },
   trustProxy: { env: 'TASKPROC_TRUST_PROXY', flag: 'trust-proxy', parse: bool },
   fileStorage: { env: 'TASKPROC_FILE_STORAGE', flag: 'file-storage', parse: oneOf('disk', 'database') },
+  metricsToken: { env: 'TASKPROC_METRICS_TOKEN', flag: 'metrics-token', parse: (raw) => (raw === '' ? null : raw) },
+  metricsPort: { env: 'TASKPROC_METRICS_PORT', flag: 'metrics-port', parse: (raw, key) => (raw === '' ? null : int(0, 65535)(raw, key)) },
 };
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -156,6 +165,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logLevel: 'info',
   trustProxy: false,
   fileStorage: 'disk',
+  metricsToken: null,
+  metricsPort: null,
 });
 
 /** The flags every command accepts (for node:util parseArgs), all taking a string value. */

@@ -21,6 +21,7 @@ import { type Clock, systemClock, unixSeconds } from './core/clock.js';
 import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
 import { ProviderRegistry } from './core/provider-registry.js';
+import { NO_OPS_COUNTERS } from './core/ops-counters.js';
 import { MemoryRateLimiter, type RateLimiter } from './core/rate-limit.js';
 import { FallbackRateLimiter } from './limits/fallback-rate-limiter.js';
 import { closeRedis, connectRedis, RedisRateLimiter } from './limits/redis-rate-limiter.js';
@@ -42,6 +43,9 @@ import { LiveOutputs } from './workers/live-outputs.js';
 import { QueueEstimator } from './workers/queue-estimator.js';
 import { TaskFeeds } from './workers/task-feeds.js';
 import { TaskWatchers, Waiters } from './workers/waiters.js';
+import { WorkerPresence } from './workers/worker-presence.js';
+import { Metrics } from './ops/metrics.js';
+import { MetricsPortServer, registerMetricsRoute } from './ops/metrics-endpoint.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
 
 export interface AppOptions {
@@ -82,6 +86,12 @@ export interface App {
   webhooks: WebhookSender;
   /** Wake-ups to and from the other nodes of a PostgreSQL database; null on SQLite (one node). */
   notifier: Notifier | null;
+  /** ExApps polling this node for tasks, and how many workers each has (metrics, provider liveness). */
+  presence: WorkerPresence;
+  /** The Prometheus metrics; null when neither TASKPROC_METRICS_TOKEN nor TASKPROC_METRICS_PORT is set. */
+  metrics: Metrics | null;
+  /** The base URL of the separate metrics port once listening; null without one. */
+  readonly metricsUrl: string | null;
   /** Set when this start created the admin user with a generated password (print it once). */
   generatedAdminPassword: string | null;
   /** Listens on the configured host and port; returns the base URL. */
@@ -127,13 +137,29 @@ export async function createApp(opts: AppOptions): Promise<App> {
   for (const p of opts.providers) providers.addInProcess(p);
   const settings = new SettingsService(store.settings, clock);
   const events = new TaskEvents();
+  const presence = new WorkerPresence();
+  // Metrics only when they are served somewhere: otherwise nothing is counted or collected.
+  const metrics =
+    config.metricsToken !== null || config.metricsPort !== null
+      ? new Metrics({
+          events,
+          tasks: store.tasks,
+          ...(store.poolUse && { poolUse: store.poolUse }),
+          clock,
+          presence,
+          openWorkerLongPolls: () => waiters.size,
+          openClientLongPolls: () => taskWatchers.size,
+          openEventStreams: () => streams.size,
+        })
+      : null;
+  const counters = metrics ?? NO_OPS_COUNTERS;
   // Without Redis, limits are per node; with it, shared, falling back to per node while it is down.
   const limiter: RateLimiter = redis
     ? new FallbackRateLimiter(new RedisRateLimiter(redis, clock), new MemoryRateLimiter(clock), {
         log: { warn: (obj, msg) => server.log.warn(obj, msg), info: (obj, msg) => server.log.info(obj, msg) },
       })
     : new MemoryRateLimiter(clock);
-  const files = createFileService(store, config, clock);
+  const files = createFileService(store, config, clock, counters);
   const catalog = new ExAppCatalog(store.exapps, providers, taskTypes, clock);
   const taskWatchers = new TaskWatchers(events);
   const live = new LiveOutputs({
@@ -163,7 +189,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     watchers: taskWatchers,
     maxWaitSeconds: config.maxWait,
   });
-  const throttle = new LoginThrottle(limiter, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE);
+  const throttle = new LoginThrottle(limiter, opts.loginThrottle ?? DEFAULT_LOGIN_THROTTLE, counters);
   const authenticator = new Authenticator(store.users, throttle, clock);
   const appApi = new AppApiAuthenticator(store.exapps, store.users, throttle);
   const waiters = new Waiters(events);
@@ -206,10 +232,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const server = await buildServer({
     routes: [
       ...eventRoutes({ service, streams }),
-      ...userRoutes({ service, tasks: store.tasks, limiter, settings, clock }),
+      ...userRoutes({ service, tasks: store.tasks, limiter, settings, clock, counters }),
       ...appApiRoutes({ store, catalog, clock }),
       ...capabilitiesRoutes(),
-      ...providerRoutes({ workers }),
+      ...providerRoutes({ workers, polled: (appId, socketKey) => presence.seen(appId, socketKey, clock.nowMs()) }),
       ...consumerRoutes({ service }),
     ],
     authenticator,
@@ -220,8 +246,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     linger: { bytes: config.lingerBytes, ms: config.lingerSeconds * 1000 },
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     log: { error: (obj, msg) => server.log.error(obj, msg) },
-    outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }),
+    outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }, () => metrics?.databaseUnavailable()),
+    ...(metrics && { observe: (method: string, route: string, status: number, seconds: number) => metrics.observeHttp(method, route, status, seconds) }),
   });
+  if (metrics && config.metricsToken !== null) registerMetricsRoute(server, metrics, config.metricsToken);
+  const metricsPort =
+    metrics && config.metricsPort !== null ? new MetricsPortServer(metrics, (err) => server.log.error({ err }, 'metrics: collecting failed')) : null;
+  let metricsUrl: string | null = null;
   const log = server.log;
   warn = (message) => log.warn(message);
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
@@ -280,9 +311,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
     streams,
     webhooks,
     notifier,
+    presence,
+    metrics,
+    get metricsUrl() {
+      return metricsUrl;
+    },
     generatedAdminPassword,
     async listen() {
       await server.listen({ host: config.host, port: config.port });
+      if (metricsPort && config.metricsPort !== null) metricsUrl = await metricsPort.listen(config.host, config.metricsPort);
       runner.start();
       const addr = server.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
@@ -304,6 +341,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
       const grace = setTimeout(() => server.server.closeAllConnections(), 3000);
       await server.close();
       clearTimeout(grace);
+      await metricsPort?.close();
+      metrics?.close();
       await runner.stop();
       feeds.close();
       estimates.close();

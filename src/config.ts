@@ -70,6 +70,13 @@ export interface Config {
   eventStreamsMax: number;
   /** Seconds between the keep-alive comments of an idle event stream. */
   eventHeartbeatSeconds: number;
+  /**
+   * Serves Prometheus metrics at `/metrics` of the API port to callers that send this as a bearer
+   * token (401 otherwise); null: not there (404). A secret: compared in constant time, never logged.
+   */
+  metricsToken: string | null;
+  /** Also serves `/metrics`, without a token, on this port of the same host; null: no such port. */
+  metricsPort: number | null;
 }
 
 interface KeySpec {
@@ -138,6 +145,8 @@ const SPECS: Record<keyof Config, KeySpec> = {
   eventStreamsPerUser: { env: 'TASKPROC_EVENT_STREAMS_PER_USER', flag: 'event-streams-per-user', parse: int(0, 1_000_000) },
   eventStreamsMax: { env: 'TASKPROC_EVENT_STREAMS_MAX', flag: 'event-streams-max', parse: int(0, 1_000_000) },
   eventHeartbeatSeconds: { env: 'TASKPROC_EVENT_HEARTBEAT_SECONDS', flag: 'event-heartbeat-seconds', parse: int(1, 3600) },
+  metricsToken: { env: 'TASKPROC_METRICS_TOKEN', flag: 'metrics-token', parse: (raw) => (raw === '' ? null : raw) },
+  metricsPort: { env: 'TASKPROC_METRICS_PORT', flag: 'metrics-port', parse: (raw, key) => (raw === '' ? null : int(0, 65535)(raw, key)) },
 };
 
 export const DEFAULTS: Readonly<Config> = Object.freeze({
@@ -172,6 +181,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   eventStreamsPerUser: 20,
   eventStreamsMax: 10_000,
   eventHeartbeatSeconds: 15,
+  metricsToken: null,
+  metricsPort: null,
 });
 
 /** The flags every command accepts (for node:util parseArgs), all taking a string value. */

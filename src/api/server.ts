@@ -11,7 +11,11 @@ export interface ServerOptions extends OcsRouteDeps {
   trustProxy: boolean;
   logger: boolean | { level: string };
   /** The lingering drain's bounds for bodies left unread by an early answer (http-connections.ts). */
-  linger: LingerLimits;
+  linger: LingerLimits /**
+   * Told of every answered request with its route template ("unmatched" when no route matched, so
+   * labels stay a bounded set) and its time in seconds: the HTTP metrics (ops/metrics.ts).
+   */;
+  observe?: (method: string, route: string, status: number, seconds: number) => void;
 }
 
 const OCS_PREFIX = /^\/ocs\/v([12])\.php(\/.*)?$/;
@@ -37,6 +41,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
   connections.install(app.server);
+  const observe = opts.observe;
+  if (observe) {
+    // Added first, at the root: it applies to every route, the WebDAV plugin's included.
+    app.addHook('onResponse', (req, reply, done) => {
+      observe(req.method, req.is404 ? 'unmatched' : (req.routeOptions.url ?? 'unmatched'), reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {

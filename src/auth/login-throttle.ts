@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { DomainError } from '../core/errors.js';
+import { NO_OPS_COUNTERS, type OpsCounters } from '../core/ops-counters.js';
 import type { RateLimiter } from '../core/rate-limit.js';
 import { sha256Hex } from './sha256.js';
 
@@ -33,12 +34,13 @@ export class LoginThrottle {
   constructor(
     private readonly limiter: RateLimiter,
     private readonly opts: LoginThrottleOptions = DEFAULT_LOGIN_THROTTLE,
+    private readonly counters: OpsCounters = NO_OPS_COUNTERS,
   ) {}
 
   /** Throws login_throttled (with Retry-After) while the address is locked out; for credentials that are not checked again. */
   async refuseLocked(ip: string): Promise<void> {
     const state = await this.limiter.peek(key(ip), this.opts.maxFailures, this.opts.windowSeconds);
-    if (!state.allowed) throw throttled(state.retryAfter);
+    if (!state.allowed) throw this.throttled(state.retryAfter);
   }
 
   /**
@@ -63,24 +65,26 @@ export class LoginThrottle {
     // Hashed: login names are the caller's text, of any length, and need not be readable in Redis.
     const tag = account === null || account === '' ? undefined : sha256Hex(account);
     const place = await this.limiter.take(address, this.opts.maxFailures, this.opts.windowSeconds, tag);
-    if (!place.allowed) throw throttled(place.retryAfter);
+    if (!place.allowed) throw this.throttled(place.retryAfter);
     let result: T;
     try {
       result = await check();
     } catch (err) {
       // A wrong credential keeps its place: that is the failure counted.
-      if (!(err instanceof DomainError && err.code === 'not_logged_in')) await this.limiter.withdraw(address, place.hit);
+      if (err instanceof DomainError && err.code === 'not_logged_in') this.counters.loginFailed();
+      else await this.limiter.withdraw(address, place.hit);
       throw err;
     }
     await this.limiter.withdraw(address, place.hit, tag);
     return result;
   }
-}
 
-function throttled(retryAfter: number): DomainError {
-  const err = new DomainError('login_throttled', 'Too many failed login attempts from this address; try again later');
-  err.retryAfter = retryAfter;
-  return err;
+  private throttled(retryAfter: number): DomainError {
+    this.counters.refused('login_throttle');
+    const err = new DomainError('login_throttled', 'Too many failed login attempts from this address; try again later');
+    err.retryAfter = retryAfter;
+    return err;
+  }
 }
 
 const key = (ip: string) => `login:${throttledAddress(ip)}`;

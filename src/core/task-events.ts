@@ -61,6 +61,20 @@ export class TaskEvents {
     return () => this.emitter.off('partial', listener);
   }
 
+  /**
+   * A task was claimed on this node, by the runner or an ExApp's poll, which began asking for work
+   * at `askedAtMs` (the injected clock). The claimed task itself, unlike `changed`: metrics
+   * (ops/metrics.ts) take its type, provider and times for time in queue and pickup latency.
+   */
+  claimed(task: Task, askedAtMs: number): void {
+    this.emitter.emit('claimed', task, askedAtMs);
+  }
+
+  onClaimed(listener: (task: Task, askedAtMs: number) => void): () => void {
+    this.emitter.on('claimed', listener);
+    return () => this.emitter.off('claimed', listener);
+  }
+
   onScheduled(listener: (task: Task) => void): () => void {
     this.emitter.on('scheduled', listener);
     return () => this.emitter.off('scheduled', listener);

@@ -111,7 +111,8 @@ export class WorkerService {
    * until a task arrives, the time is up, or `signal` aborts.
    */
   async next(appId: string, providerIds: string[], taskTypeIds: string[], waitMs = 0, signal?: AbortSignal): Promise<ClaimedTask | null> {
-    const [claimed] = await this.untilClaimed(taskTypeIds, waitMs, signal, () => this.claim(appId, providerIds, taskTypeIds, 1));
+    const askedAtMs = this.deps.clock.nowMs();
+    const [claimed] = await this.untilClaimed(taskTypeIds, waitMs, signal, () => this.claim(appId, providerIds, taskTypeIds, 1, askedAtMs));
     return claimed ?? null;
   }
 
@@ -133,7 +134,8 @@ export class WorkerService {
     if (!(Number.isSafeInteger(n) && n >= 1 && n <= MAX_BATCH_SIZE)) {
       throw badRequest(`Parameter "numberOfTasks" must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
     }
-    const all = await this.untilClaimed(taskTypeIds, waitMs, signal, () => this.claim(appId, providerIds, taskTypeIds, n));
+    const askedAtMs = this.deps.clock.nowMs();
+    const all = await this.untilClaimed(taskTypeIds, waitMs, signal, () => this.claim(appId, providerIds, taskTypeIds, n, askedAtMs));
     const kept: ClaimedTask[] = [];
     // The answer's brackets and commas count too; the bound is on what the worker receives.
     let total = 0;
@@ -324,7 +326,8 @@ export class WorkerService {
     return [...(await this.eligible(appId, providerIds, taskTypeIds)).keys()];
   }
 
-  private async claim(appId: string, providerIds: string[], taskTypeIds: string[], limit: number): Promise<ClaimedTask[]> {
+  /** `askedAtMs`: when the poll began asking (before any long-poll wait), for pickup latency. */
+  private async claim(appId: string, providerIds: string[], taskTypeIds: string[], limit: number, askedAtMs: number): Promise<ClaimedTask[]> {
     const eligible = await this.eligible(appId, providerIds, taskTypeIds);
     if (eligible.size === 0) return [];
     const now = this.now();
@@ -341,6 +344,7 @@ export class WorkerService {
     for (const task of tasks) {
       this.rememberClaimed(task);
       this.deps.events.changed(task.id);
+      this.deps.events.claimed(task, askedAtMs);
     }
     return tasks.map((task) => ({ task, providerId: (eligible.get(task.type) as RegisteredProvider).info.id }));
   }

@@ -4,6 +4,7 @@ import { buffer as readAll } from 'node:stream/consumers';
 import { type Clock, unixSeconds } from '../core/clock.js';
 import { DomainError, notFound, validationFailed } from '../core/errors.js';
 import { fileAccessDenied } from '../core/file-access.js';
+import type { OpsCounters } from '../core/ops-counters.js';
 import { FOLDER_MIME, notEnoughSpace, type FileContent, type FileRecord, type FileStore, type UserStore } from '../store/store.js';
 import { type BlobStorage, uploadTooLarge, type WrittenBlob } from './blob-store.js';
 import type { FileOutput, FileService, OpenedFile, StoredFile } from './file-service.js';
@@ -19,6 +20,8 @@ export interface LocalFileServiceDeps {
   clock: Clock;
   /** Largest file accepted, in bytes: uploads and task outputs alike. */
   maxUpload: number;
+  /** Told of each upload refused for the owner's quota (507), early or by the file store. */
+  counters?: OpsCounters;
 }
 
 /**
@@ -55,6 +58,22 @@ export class LocalFileService implements FileService {
   }
 
   async put(owner: string, path: string, body: Readable, opts: { expectedSize?: number; mime?: string }): Promise<{ file: StoredFile; created: boolean }> {
+    try {
+      return await this.putChecked(owner, path, body, opts);
+    } catch (error) {
+      // The quota is decided in two places (the early check by declared size, the file store's
+      // in the write's transaction); both refusals come out here.
+      if (error instanceof DomainError && error.code === 'insufficient_storage') this.deps.counters?.refused('quota');
+      throw error;
+    }
+  }
+
+  private async putChecked(
+    owner: string,
+    path: string,
+    body: Readable,
+    opts: { expectedSize?: number; mime?: string },
+  ): Promise<{ file: StoredFile; created: boolean }> {
     const target = normalizePath(path);
     if (target === '') throw new DomainError('method_not_allowed', 'The root folder cannot be replaced by a file');
     const { maxUpload } = this.deps;

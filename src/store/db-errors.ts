@@ -55,9 +55,14 @@ export class OutageReporter {
   private lastReportMs = -Infinity;
   private unreported = 0;
 
-  constructor(private readonly log: { warn(obj: object, msg: string): void }) {}
+  constructor(
+    private readonly log: { warn(obj: object, msg: string): void },
+    /** Told of every request answered 503 for an outage, logged or not (metrics count them). */
+    private readonly onOutage: () => void = () => {},
+  ) {}
 
   report(err: unknown, nowMs = Date.now()): void {
+    this.onOutage();
     if (nowMs - this.lastReportMs < OUTAGE_REPORT_INTERVAL_MS) {
       this.unreported++;
       return;

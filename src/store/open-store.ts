@@ -6,7 +6,7 @@ import { DEFAULTS } from '../config.js';
 import type { Database } from './database.js';
 import { POSTGRES_CAPABILITIES, SQLITE_CAPABILITIES } from './dialects.js';
 import { createKyselyStore } from './kysely-store.js';
-import { currentSchema, openPostgres, parsePostgresUrl } from './postgres.js';
+import { currentSchema, openPostgresPool, parsePostgresUrl } from './postgres.js';
 import { GroupCommitSqliteDialect, openSqlite } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -67,7 +67,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.databaseUrl;
   if (url !== null && /^postgres(ql)?:\/\//.test(url)) {
     const target = parsePostgresUrl(url);
-    const db = openPostgres(target, {
+    const { db, poolUse } = openPostgresPool(target, {
       poolSize: opts.poolSize ?? DEFAULTS.dbPoolSize,
       preparedStatements: opts.pgPreparedStatements ?? DEFAULTS.pgPreparedStatements,
       onPreparedStatementsLost: () =>
@@ -91,7 +91,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     const seconds = opts.authCacheSeconds ?? DEFAULTS.authCacheSeconds;
     const authRows = seconds > 0 ? () => Math.floor(Date.now() / (seconds * 1000)) : null;
     // Tasks are always read: a task another node changed must show at once (a cancel, a result).
-    return createKyselyStore(db, POSTGRES_CAPABILITIES, schema, { authRows, tasks: null, taskCacheRows: 0 });
+    return { ...createKyselyStore(db, POSTGRES_CAPABILITIES, schema, { authRows, tasks: null, taskCacheRows: 0 }), poolUse };
   }
   const file = url === null ? join(opts.dataDir, 'taskproc.db') : sqliteUrlPath(url);
   if (opts.existingOnly === true && !hasSqliteTable(file, MIGRATION_TABLE)) {

@@ -11,6 +11,7 @@ import {
   type TableMetadata,
 } from 'kysely';
 import type { Database } from './database.js';
+import type { PoolUse } from './store.js';
 import { prepareOnConnect, StatementNames } from './pg-prepared.js';
 
 export interface PostgresOptions {
@@ -76,17 +77,30 @@ export function parsePostgresUrl(url: string): PostgresTarget {
  * Ids and unix seconds stay far below 2^53.
  */
 export function openPostgres(target: PostgresTarget, opts: PostgresOptions): Kysely<Database> {
+  return openPostgresPool(target, opts).db;
+}
+
+/** openPostgres, with the pool's use for metrics (read-only numbers; the pool itself stays inside). */
+export function openPostgresPool(target: PostgresTarget, opts: PostgresOptions): { db: Kysely<Database>; poolUse: () => PoolUse } {
   const pool = new pg.Pool({ ...postgresClientConfig(target), max: opts.poolSize });
+  let errors = 0;
   // An idle connection that breaks (PostgreSQL restarted) is reported here, and without a
   // listener the process would crash. The pool has already dropped it; the next query connects anew.
-  pool.on('error', () => {});
+  pool.on('error', () => {
+    errors++;
+  });
   // A connection that breaks while checked out (a query in flight when PostgreSQL restarts) fails
   // that query and also emits 'error' on the client, which the pool only listens to while the
   // client is idle: without this listener that second report would crash the process. The pool
   // discards the broken client when it is released.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) =>
+    client.on('error', () => {
+      errors++;
+    }),
+  );
   if (opts.preparedStatements ?? true) prepareOnConnect(pool, new StatementNames(), opts.onPreparedStatementsLost ?? (() => {}));
-  return new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
+  return { db, poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, errors }) };
 }
 
 /** PostgresDialect whose introspection sees only the connection's schema (see SchemaScopedIntrospector). */

@@ -119,6 +119,12 @@ export interface TaskStore {
   /** Counts SCHEDULED and RUNNING tasks, of the given types or of all when the list is empty. */
   queueStats(types: string[]): Promise<{ scheduled: number; running: number }>;
   /**
+   * SCHEDULED and RUNNING tasks of every type, counted by type (types with none are left out): one
+   * grouped count per status, each over that status's partial index, so its cost follows the
+   * live tasks, not the table. Database-wide (every node's tasks).
+   */
+  queueDepth(): Promise<{ type: string; status: 1 | 2; count: number }[]>; // SCHEDULED | RUNNING
+  /**
    * A SCHEDULED task's place in the queue: 1 + the SCHEDULED tasks of every type and owner that
    * claims hand out before it (lower ids; see claimTasks). Undefined when the task does not exist
    * or is not SCHEDULED. Ownership is the caller's business.
@@ -334,6 +340,17 @@ export interface BlobChunkStore {
   deleteBlobs(storageKeys: string[]): Promise<void>;
 }
 
+/** A connection pool at a moment, for metrics; read-only numbers. */
+export interface PoolUse {
+  /** Connections open (idle or lent out). */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  /** Connections that broke since start, idle or lent out (a database restart, a network cut). */
+  errors: number;
+}
+
 export interface Store {
   tasks: TaskStore;
   users: UserStore;
@@ -341,6 +358,8 @@ export interface Store {
   exapps: ExAppStore;
   files: FileStore;
   blobs: BlobChunkStore;
+  /** The connection pool's use now (PostgreSQL); absent on SQLite, which has one connection. */
+  poolUse?: () => PoolUse;
   /** Applies pending migrations; refuses a schema newer than this code knows. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -575,6 +575,20 @@ export class KyselyTaskStore implements TaskStore {
     return { scheduled: Number(row.scheduled ?? 0), running: Number(row.running ?? 0) };
   }
 
+  async queueDepth(): Promise<{ type: string; status: typeof TASK_STATUS.SCHEDULED | typeof TASK_STATUS.RUNNING; count: number }[]> {
+    // One statement per status, as queueStats: `status IN (1, 2)` would match neither partial index.
+    const byType = (status: typeof TASK_STATUS.SCHEDULED | typeof TASK_STATUS.RUNNING) =>
+      this.db
+        .selectFrom('tasks')
+        .select((e) => ['type', e.fn.countAll<number | string>().as('n')])
+        .where((e) => inStatus(e, status))
+        .groupBy('type')
+        .execute()
+        .then((rows) => rows.map((r) => ({ type: r.type, status, count: Number(r.n) })));
+    const [scheduled, running] = await Promise.all([byType(TASK_STATUS.SCHEDULED), byType(TASK_STATUS.RUNNING)]);
+    return [...scheduled, ...running];
+  }
+
   async queuePosition(id: number): Promise<number | undefined> {
     if (!isRowId(id)) return undefined;
     // Claims hand out the lowest ids first (claimTasks), so a task's place is the count of the

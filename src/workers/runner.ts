@@ -120,6 +120,7 @@ export class Runner {
     while (!this.stopped && this.running.size < this.deps.concurrency) {
       const types = (await this.deps.service.availableTypes()).filter((t) => t.provider.inProcess).map((t) => t.type.id);
       if (types.length === 0) return;
+      const askedAtMs = this.deps.clock.nowMs();
       const now = unixSeconds(this.deps.clock);
       const claimed = await this.deps.store.claimTasks({
         types,
@@ -133,6 +134,7 @@ export class Runner {
       if (claimed.length === 0) return;
       for (const task of claimed) {
         this.deps.events.changed(task.id);
+        this.deps.events.claimed(task, askedAtMs);
         this.run(task);
       }
     }

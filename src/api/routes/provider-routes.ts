@@ -13,6 +13,8 @@ import { routeId } from './user-routes.js';
 
 export interface ProviderRouteDeps {
   workers: WorkerService;
+  /** Told of every poll (next, next_batch) by its ExApp and connection, before it parks (workers/worker-presence.ts). */
+  polled?: (appId: string, socketKey: string) => void;
 }
 
 const TP = '/taskprocessing';
@@ -46,6 +48,7 @@ export function providerRoutes(deps: ProviderRouteDeps): OcsRoute[] {
       auth: 'exapp',
       handler: async (ctx) => {
         const appId = appIdOf(ctx);
+        deps.polled?.(appId, socketKey(ctx));
         const { providerIds, taskTypeIds } = claimLists(ctx.params);
         const waitMs = workers.waitMs(numberOrNaN(ctx.params, 'wait', 0));
         const gone = clientGone(ctx);
@@ -65,6 +68,7 @@ export function providerRoutes(deps: ProviderRouteDeps): OcsRoute[] {
       auth: 'exapp',
       handler: async (ctx) => {
         const appId = appIdOf(ctx);
+        deps.polled?.(appId, socketKey(ctx));
         const { providerIds, taskTypeIds } = claimLists(ctx.params);
         const n = numberOrNaN(ctx.params, 'numberOfTasks', 1);
         const waitMs = workers.waitMs(numberOrNaN(ctx.params, 'wait', 0));
@@ -137,6 +141,15 @@ export function providerRoutes(deps: ProviderRouteDeps): OcsRoute[] {
       },
     },
   ];
+}
+
+/**
+ * The connection a poll came on: a worker keeps its connection between polls, so one connection
+ * is one worker (behind a proxy, one proxy connection).
+ */
+function socketKey(ctx: OcsContext): string {
+  const socket = ctx.req.raw.socket;
+  return `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`;
 }
 
 function appIdOf(ctx: OcsContext): string {

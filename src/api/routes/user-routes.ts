@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import { badRequest, DomainError } from '../../core/errors.js';
+import type { OpsCounters } from '../../core/ops-counters.js';
 import type { RateLimiter } from '../../core/rate-limit.js';
 import type { SettingsService } from '../../core/settings.js';
 import type { TaskService } from '../../core/task-service.js';
@@ -15,6 +16,8 @@ export interface UserRouteDeps {
   limiter: RateLimiter;
   settings: SettingsService;
   clock: Clock;
+  /** Told of each schedule refused by the rate limit. */
+  counters?: OpsCounters;
 }
 
 /** Upstream's limits on schedule: 20 per 120 s per user; 5 per 120 s per IP for anonymous callers (30.0). */
@@ -169,6 +172,7 @@ async function enforceScheduleLimit(ctx: OcsContext, deps: UserRouteDeps): Promi
     'x-ratelimit-reset': String(d.resetAt),
   });
   if (!d.allowed) {
+    deps.counters?.refused('rate_limit');
     const err = new DomainError('rate_limited', 'Rate limit exceeded');
     err.retryAfter = d.retryAfter;
     throw err;

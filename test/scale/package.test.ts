@@ -127,13 +127,23 @@ describe('the npm package', { timeout: INSTALL_MS + 5 * 60_000 }, () => {
   const installed = join(prefix, 'lib', 'node_modules', PKG.name);
   const taskproc = join(prefix, 'bin', 'taskproc');
   let packed: string[] = [];
+  /** Seconds each step took, reported by the first test: the install is most of this file's time. */
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(step: string, f: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    try {
+      return await f();
+    } finally {
+      seconds[step] = Math.round((Date.now() - started) / 1000);
+    }
+  };
 
   before(
     async () => {
       const skip = new Set(['node_modules', 'dist', 'data', '.git', '.tmp']);
       cpSync(ROOT, source, { recursive: true, filter: (from) => !skip.has(relative(ROOT, from).split(sep)[0] as string) });
       symlinkSync(join(ROOT, 'node_modules'), join(source, 'node_modules'), 'dir');
-      const pack = await run('npm', ['pack', '--json', '--pack-destination', work], source, {}, 5 * 60_000);
+      const pack = await timed('npm pack', () => run('npm', ['pack', '--json', '--pack-destination', work], source, {}, 5 * 60_000));
       assert.equal(pack.code, 0, `npm pack failed:\n${pack.stdout}${pack.stderr}`);
       const [result] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
       assert.ok(result);
@@ -141,22 +151,24 @@ describe('the npm package', { timeout: INSTALL_MS + 5 * 60_000 }, () => {
 
       mkdirSync(prefix);
       mkdirSync(home);
-      const install = await run(
-        'npm',
-        [
-          'install',
-          '--global',
-          '--prefix',
-          prefix,
-          '--prefer-offline',
-          '--no-audit',
-          '--no-fund',
-          `--allow-scripts=${NATIVE.join(',')}`,
-          join(work, result.filename),
-        ],
-        home,
-        {},
-        INSTALL_MS,
+      const install = await timed('npm install -g', () =>
+        run(
+          'npm',
+          [
+            'install',
+            '--global',
+            '--prefix',
+            prefix,
+            '--prefer-offline',
+            '--no-audit',
+            '--no-fund',
+            `--allow-scripts=${NATIVE.join(',')}`,
+            join(work, result.filename),
+          ],
+          home,
+          {},
+          INSTALL_MS,
+        ),
       );
       assert.equal(install.code, 0, `npm install -g failed:\n${install.stdout}${install.stderr}`);
     },
@@ -165,7 +177,8 @@ describe('the npm package', { timeout: INSTALL_MS + 5 * 60_000 }, () => {
 
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  it('packs the built files, bin and docs, and none of the sources, tests, benchmarks or source maps', () => {
+  it('packs the built files, bin and docs, and none of the sources, tests, benchmarks or source maps', (t) => {
+    t.diagnostic(`seconds taken: ${JSON.stringify(seconds)}`);
     for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/taskproc.js']) assert.ok(packed.includes(f), `${f} is in the tarball`);
     const sources = filesUnder(join(ROOT, 'src')).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
     const missing = sources.map((f) => `dist/${f.replace(/\.ts$/, '.js')}`).filter((f) => !packed.includes(f));

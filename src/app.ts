@@ -8,6 +8,7 @@ import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
 import { consumerRoutes } from './api/routes/consumer-routes.js';
 import { providerRoutes } from './api/routes/provider-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
+import { registerHealthRoutes } from './api/routes/health-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
 import { AppApiAuthenticator } from './auth/appapi.js';
@@ -16,6 +17,7 @@ import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from
 import { hashPassword, randomToken } from './auth/passwords.js';
 import { loadServerKey, openSealedSecret } from './auth/sealed-secret.js';
 import { type Config, processEnv } from './config.js';
+import { loggerOptions } from './logging.js';
 import { type Clock, systemClock, unixSeconds } from './core/clock.js';
 import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
@@ -36,6 +38,7 @@ import { OutageReporter } from './store/db-errors.js';
 import { leaseSweepMs, startMaintenance } from './workers/maintenance.js';
 import { Notifier } from './workers/notifier.js';
 import { Runner } from './workers/runner.js';
+import { startTaskLog } from './workers/task-log.js';
 import { TaskWatchers, Waiters } from './workers/waiters.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookSender, type WebhookOptions } from './workers/webhooks.js';
 
@@ -168,13 +171,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     linger: { bytes: config.lingerBytes, ms: config.lingerSeconds * 1000 },
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger: loggerOptions(config),
     log: { error: (obj, msg) => server.log.error(obj, msg) },
     outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }),
   });
   const log = server.log;
   warn = (message) => log.warn(message);
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
+  registerHealthRoutes(server, { store, redis });
+  const stopTaskLog = startTaskLog(events, log);
   const webhooks = new WebhookSender({ ...DEFAULT_WEBHOOK_OPTIONS, ...opts.webhook, log, appApiTarget: appApiWebhookTarget(store.exapps, config, log) });
   // Cancel and every result end a task; deletes do not call webhooks (upstream neither).
   const stopWebhooks = events.onEnded((task) => webhooks.send(task));
@@ -249,6 +254,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       clearTimeout(grace);
       await runner.stop();
       stopWebhooks();
+      stopTaskLog();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.
       await Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, WEBHOOK_SHUTDOWN_GRACE_MS).unref())]);
       await notifier?.close();

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Task } from './task.js';
 
+export type RequeueReason = 'lease expired' | 'given back';
+
 /**
  * In-process notifications after a change is committed: the runner and long-polling workers
  * wake on `scheduled`, running work is aborted on `ended`, clients' long-polls on a task wake on
@@ -42,6 +44,29 @@ export class TaskEvents {
    */
   changed(taskId: number): void {
     this.emitter.emit('changed', taskId);
+  }
+
+  /**
+   * A task was claimed by `by`, its new lease owner (`runner:<node>` for the built-in runner,
+   * `exapp:<appId>` for a worker app). Emitted beside `changed`, for the log.
+   */
+  claimed(task: Task, by: string): void {
+    this.emitter.emit('claimed', task, by);
+  }
+
+  /** Running tasks went back to the queue: their lease lapsed, or a worker app gave its claim back. */
+  requeued(taskIds: readonly number[], reason: RequeueReason): void {
+    if (taskIds.length > 0) this.emitter.emit('requeued', taskIds, reason);
+  }
+
+  onClaimed(listener: (task: Task, by: string) => void): () => void {
+    this.emitter.on('claimed', listener);
+    return () => this.emitter.off('claimed', listener);
+  }
+
+  onRequeued(listener: (taskIds: readonly number[], reason: RequeueReason) => void): () => void {
+    this.emitter.on('requeued', listener);
+    return () => this.emitter.off('requeued', listener);
   }
 
   onScheduled(listener: (task: Task) => void): () => void {

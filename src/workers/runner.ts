@@ -130,6 +130,7 @@ export class Runner {
       if (claimed.length === 0) return;
       for (const task of claimed) {
         this.deps.events.changed(task.id);
+        this.deps.events.claimed(task, this.deps.leaseOwner);
         this.run(task);
       }
     }

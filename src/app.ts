@@ -9,6 +9,7 @@ import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
 import { consumerRoutes } from './api/routes/consumer-routes.js';
 import { providerRoutes } from './api/routes/provider-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
+import { registerHealthRoutes } from './api/routes/health-routes.js';
 import type { FileService } from './files/file-service.js';
 import { createFileService } from './files/create-file-service.js';
 import { AppApiAuthenticator } from './auth/appapi.js';
@@ -17,6 +18,7 @@ import { DEFAULT_LOGIN_THROTTLE, LoginThrottle, type LoginThrottleOptions } from
 import { hashPassword, randomToken } from './auth/passwords.js';
 import { loadServerKey, openSealedSecret } from './auth/sealed-secret.js';
 import { type Config, processEnv } from './config.js';
+import { loggerOptions } from './logging.js';
 import { type Clock, systemClock, unixSeconds } from './core/clock.js';
 import { ExAppCatalog } from './core/exapp-catalog.js';
 import type { InProcessProvider } from './core/provider.js';
@@ -42,6 +44,7 @@ import { EventStreams } from './workers/event-streams.js';
 import { LiveOutputs } from './workers/live-outputs.js';
 import { QueueEstimator } from './workers/queue-estimator.js';
 import { TaskFeeds } from './workers/task-feeds.js';
+import { startTaskLog } from './workers/task-log.js';
 import { TaskWatchers, Waiters } from './workers/waiters.js';
 import { WorkerPresence } from './workers/worker-presence.js';
 import { Metrics } from './ops/metrics.js';
@@ -244,7 +247,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     linger: { bytes: config.lingerBytes, ms: config.lingerSeconds * 1000 },
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger: loggerOptions(config),
     log: { error: (obj, msg) => server.log.error(obj, msg) },
     outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }, () => metrics?.databaseUnavailable()),
     ...(metrics && { observe: (method: string, route: string, status: number, seconds: number) => metrics.observeHttp(method, route, status, seconds) }),
@@ -256,6 +259,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const log = server.log;
   warn = (message) => log.warn(message);
   await registerWebdav(server, { files, authenticator, maxUpload: config.maxUpload, log });
+  registerHealthRoutes(server, { store, redis });
+  const stopTaskLog = startTaskLog(events, log);
   const webhooks = new WebhookSender({ ...DEFAULT_WEBHOOK_OPTIONS, ...opts.webhook, log, appApiTarget: appApiWebhookTarget(store.exapps, config, log) });
   // Cancel and every result end a task; deletes do not call webhooks (upstream neither).
   const stopWebhooks = events.onEnded((task) => webhooks.send(task));
@@ -348,6 +353,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       estimates.close();
       await live.close();
       stopWebhooks();
+      stopTaskLog();
       // Deliveries in flight get a moment to finish; a dead receiver must not hold up shutdown.
       await Promise.race([webhooks.idle(), new Promise((r) => setTimeout(r, WEBHOOK_SHUTDOWN_GRACE_MS).unref())]);
       await notifier?.close();

@@ -56,6 +56,11 @@ export interface Config {
   /** A JSON file describing several named back ends and models per task type (see the README). */
   providersConfig: string | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * How log lines are written to stdout: `json`, one JSON object per line (for collectors), or
+   * `pretty`, readable lines; `auto` is pretty when stdout is a terminal and json otherwise.
+   */
+  logFormat: 'json' | 'pretty' | 'auto';
   /** Trust X-Forwarded-For from a reverse proxy when computing the client IP (rate limits, throttling). */
   trustProxy: boolean;
   /**
@@ -139,6 +144,7 @@ const SPECS: Record<keyof Config, KeySpec> = {
     flag: 'log-level',
     parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   },
+  logFormat: { env: 'TASKPROC_LOG_FORMAT', flag: 'log-format', parse: oneOf('json', 'pretty', 'auto') },
   trustProxy: { env: 'TASKPROC_TRUST_PROXY', flag: 'trust-proxy', parse: bool },
   fileStorage: { env: 'TASKPROC_FILE_STORAGE', flag: 'file-storage', parse: oneOf('disk', 'database') },
   partialWriteMs: { env: 'TASKPROC_PARTIAL_WRITE_MS', flag: 'partial-write-ms', parse: int(0, 60_000) },
@@ -174,6 +180,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   openaiModel: null,
   providersConfig: null,
   logLevel: 'info',
+  logFormat: 'auto',
   trustProxy: false,
   fileStorage: 'disk',
   // At most four database writes a second per streaming task, whatever the model's speed.

@@ -9,6 +9,7 @@ import { type AuthMode, type CallerDeps, resolveCaller } from './caller.js';
 import { chooseFormat, type OcsFormat, type OcsReply, type OcsVersion, renderError, renderOcs } from './ocs.js';
 import { mergeParams } from './php-params.js';
 import { bodyPending, requestBody } from './request-body.js';
+import { noteCaller } from './request-log.js';
 
 export interface OcsContext {
   req: FastifyRequest;
@@ -71,6 +72,7 @@ export function ocsHandler(route: OcsRoute, version: OcsVersion, deps: OcsRouteD
       const params = mergeParams(query, body, (req.params ?? {}) as Record<string, unknown>);
       format = chooseFormat(params.format, req.headers.accept);
       const resolved = await resolveCaller(req, route.auth, deps);
+      noteCaller(req, resolved.user?.id ?? null, resolved.exApp?.appId ?? null);
       if (resolved.setCookie) headers['set-cookie'] = resolved.setCookie;
       const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, exApp: resolved.exApp, headers };
       const result = await route.handler(ctx);

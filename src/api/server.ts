@@ -1,15 +1,17 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DomainError } from '../core/errors.js';
 import { HttpConnections, type LingerLimits, protocolAnswer } from './http-connections.js';
 import { chooseFormat, type OcsFormat, type OcsVersion, renderOcs, ROUTE_NOT_FOUND_MESSAGE } from './ocs.js';
 import { ocsHandler, type OcsRoute, type OcsRouteDeps, send, sendError } from './ocs-route.js';
 import { cachedQueryParser, parsePhpQuery } from './php-params.js';
 import { parseJsonBody } from './request-body.js';
+import { installRequestLog, requestIdOf } from './request-log.js';
 
 export interface ServerOptions extends OcsRouteDeps {
   routes: OcsRoute[];
   trustProxy: boolean;
-  logger: boolean | { level: string };
+  /** Fastify's logger option (logging.ts `loggerOptions`). */
+  logger: boolean | Record<string, unknown>;
   /** The lingering drain's bounds for bodies left unread by an early answer (http-connections.ts). */
   linger: LingerLimits /**
    * Told of every answered request with its route template ("unmatched" when no route matched, so
@@ -28,8 +30,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     bodyLimit: opts.bodyLimit,
     trustProxy: opts.trustProxy,
     routerOptions: { querystringParser: cachedQueryParser(), maxParamLength: 500 },
-    // Request ids come from the client's X-Request-Id when there is one, which eases tracing.
-    requestIdHeader: 'x-request-id',
+    // Request ids come from the client's X-Request-Id when it is a plain short token, which eases
+    // tracing; genReqId reads the header itself because Fastify would take any value given.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    // One line per request, written by request-log.ts, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // Idle keep-alive connections close with the server; busy ones get app.close()'s grace period.
     forceCloseConnections: 'idle',
     // Requests Node's parser refuses, and URLs the router cannot decode, are answered in the
@@ -37,10 +43,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     clientErrorHandler: (err, socket) => connections.onClientError(err, socket),
     frameworkErrors: (err, req, reply) => {
       const answer = protocolAnswer(err.statusCode ?? 400, frameworkErrorMessage(err), req.url, req.headers.accept);
-      return (reply as FastifyReply).code(answer.status).headers(answer.headers).send(answer.body);
+      return (reply as FastifyReply).code(answer.status).headers(answer.headers).header('x-request-id', req.id).send(answer.body);
     },
   });
   connections.install(app.server);
+  installRequestLog(app);
   const observe = opts.observe;
   if (observe) {
     // Added first, at the root: it applies to every route, the WebDAV plugin's included.

@@ -9,7 +9,7 @@ export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-
                       [--pg-prepared-statements true|false]
                       [--offline-providers true|false] [--openai-base-url URL]
                       [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]
-                      [--log-level L] [--trust-proxy true|false] [--file-storage disk|database]
+                      [--log-level L] [--log-format json|pretty|auto] [--trust-proxy true|false] [--file-storage disk|database]
 
 Starts the server. Every flag has an environment variable: TASKPROC_ and the flag's name in capitals
 with underscores (TASKPROC_PORT, TASKPROC_DATA_DIR, TASKPROC_MAX_WAIT, ...); flags win.`;

@@ -5,6 +5,8 @@ import type { Task } from './task.js';
 /** Where a change was made: on this node, or on another node of the same PostgreSQL database (workers/notifier.ts). */
 export type ChangeOrigin = 'local' | 'remote';
 
+export type RequeueReason = 'lease expired' | 'given back';
+
 /**
  * In-process notifications after a change is committed: the runner and long-polling workers
  * wake on `scheduled`, running work is aborted on `ended`, clients' long-polls on a task wake on
@@ -62,17 +64,28 @@ export class TaskEvents {
   }
 
   /**
-   * A task was claimed on this node, by the runner or an ExApp's poll, which began asking for work
-   * at `askedAtMs` (the injected clock). The claimed task itself, unlike `changed`: metrics
-   * (ops/metrics.ts) take its type, provider and times for time in queue and pickup latency.
+   * A task was claimed on this node by `by`, its new lease owner (`runner:<node>` for the built-in
+   * runner, `exapp:<appId>` for a worker app), which began asking for work at `askedAtMs` (the
+   * injected clock). Emitted beside `changed`, with the task itself: the log (workers/task-log.ts)
+   * and metrics (ops/metrics.ts: time in queue, pickup latency) take its type, provider and times.
    */
-  claimed(task: Task, askedAtMs: number): void {
-    this.emitter.emit('claimed', task, askedAtMs);
+  claimed(task: Task, by: string, askedAtMs: number): void {
+    this.emitter.emit('claimed', task, by, askedAtMs);
   }
 
-  onClaimed(listener: (task: Task, askedAtMs: number) => void): () => void {
+  /** Running tasks went back to the queue: their lease lapsed, or a worker app gave its claim back. */
+  requeued(taskIds: readonly number[], reason: RequeueReason): void {
+    if (taskIds.length > 0) this.emitter.emit('requeued', taskIds, reason);
+  }
+
+  onClaimed(listener: (task: Task, by: string, askedAtMs: number) => void): () => void {
     this.emitter.on('claimed', listener);
     return () => this.emitter.off('claimed', listener);
+  }
+
+  onRequeued(listener: (taskIds: readonly number[], reason: RequeueReason) => void): () => void {
+    this.emitter.on('requeued', listener);
+    return () => this.emitter.off('requeued', listener);
   }
 
   onScheduled(listener: (task: Task) => void): () => void {

@@ -160,6 +160,7 @@ export class WorkerService {
   private async release(appId: string, taskIds: number[]): Promise<void> {
     await this.deps.tasks.releaseClaims(taskIds, exAppLeaseOwner(appId), this.now());
     for (const id of taskIds) this.deps.events.changed(id);
+    this.deps.events.requeued(taskIds, 'given back');
   }
 
   /** P5: progress in 0..1 from the ExApp holding the task's lease; it also renews the lease. */
@@ -344,7 +345,7 @@ export class WorkerService {
     for (const task of tasks) {
       this.rememberClaimed(task);
       this.deps.events.changed(task.id);
-      this.deps.events.claimed(task, askedAtMs);
+      this.deps.events.claimed(task, exAppLeaseOwner(appId), askedAtMs);
     }
     return tasks.map((task) => ({ task, providerId: (eligible.get(task.type) as RegisteredProvider).info.id }));
   }

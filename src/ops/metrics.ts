@@ -137,7 +137,7 @@ export class Metrics implements OpsCounters {
     const { events } = deps;
     this.unsubscribe = [
       events.onScheduled((task) => this.onScheduled(task)),
-      events.onClaimed((task, askedAtMs) => this.onClaimed(task, askedAtMs)),
+      events.onClaimed((task, _by, askedAtMs) => this.onClaimed(task, askedAtMs)),
       events.onEnded((task) => this.onEnded(task)),
       events.onDeleted((task) => this.forget(task.id)),
     ];

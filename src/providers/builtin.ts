@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import { configuredSecrets, secretScrubber } from '../logging.js';
 import type { InProcessProvider } from '../core/provider.js';
 import { offlineProviders } from './offline.js';
 import { openaiProviders } from './openai/index.js';
@@ -19,5 +20,7 @@ export function builtinProviders(config: Config): InProcessProvider[] {
 /** Availability changes of a back end matter to the admin, who reads the server's stderr. */
 function warnUnlessQuiet(config: Config): ((message: string) => void) | undefined {
   if (config.logLevel === 'silent' || config.logLevel === 'fatal') return undefined;
-  return (message) => void process.stderr.write(`taskproc: ${message}\n`);
+  // A back end's error text may quote the key it was sent; the key is cut out as in the log.
+  const scrub = secretScrubber(configuredSecrets(config));
+  return (message) => void process.stderr.write(`taskproc: ${scrub(message)}\n`);
 }

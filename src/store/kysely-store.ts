@@ -4,7 +4,7 @@ import type { Database } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
 import { KyselyExAppStore } from './exapp-queries.js';
 import { KyselyFileStore } from './file-queries.js';
-import { migrateToLatest } from './migrations/index.js';
+import { migrateToLatest, schemaState } from './migrations/index.js';
 import { KyselySettingsStore } from './settings-queries.js';
 import type { Store } from './store.js';
 import { KyselyTaskStore, taskRowCache } from './task-queries.js';
@@ -45,6 +45,7 @@ export function createKyselyStore(db: Kysely<Database>, caps: DialectCapabilitie
     // which for a chunk means a megabyte of bytes one by one.
     blobs: new KyselyBlobChunkStore(db),
     migrate: () => migrateToLatest(db, caps, schema),
+    schemaState: () => schemaState(db, caps, schema),
     close: () => db.destroy(),
   };
 }

@@ -109,9 +109,9 @@ export interface TaskStore {
   finishTask(id: number, leaseOwner: string | null, result: TaskResult): Promise<Task | undefined>;
   /**
    * RUNNING tasks whose lease ended before `now`: back to SCHEDULED when `attempts` < maxAttempts,
-   * else FAILED with `failMessage`. Returns the tasks that failed (for webhooks) and the count re-queued.
+   * else FAILED with `failMessage`. Returns the tasks that failed (for webhooks) and the ids (and count) re-queued.
    */
-  expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }>;
+  expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; requeuedIds: number[]; failed: Task[] }>;
   /** RUNNING tasks leased by an owner whose name starts with `prefix` go back to SCHEDULED (a restarted single node). */
   releaseLeases(prefix: string, now: number): Promise<number>;
   /** Deletes up to `limit` tasks last updated before `cutoff` with allowCleanup; returns their ids. */
@@ -362,5 +362,18 @@ export interface Store {
   poolUse?: () => PoolUse;
   /** Applies pending migrations; refuses a schema newer than this code knows. */
   migrate(): Promise<void>;
+  /**
+   * How the database's migrations compare with this code's, read from the migration table (one
+   * small indexed read, cheap enough for a readiness probe every second). Throws what the driver
+   * throws when the database does not answer.
+   */
+  schemaState(): Promise<SchemaState>;
   close(): Promise<void>;
 }
+
+/**
+ * `current`: every migration this code knows has run, and no other; `behind`: some have not (a
+ * database restored from an older backup, or emptied); `ahead`: one this code does not know has
+ * (a newer taskproc migrated it).
+ */
+export type SchemaState = 'current' | 'behind' | 'ahead';

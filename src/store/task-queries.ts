@@ -501,14 +501,14 @@ export class KyselyTaskStore implements TaskStore {
     return row && toTask(row);
   }
 
-  async expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; failed: Task[] }> {
+  async expireLeases(now: number, maxAttempts: number, failMessage: string): Promise<{ requeued: number; requeuedIds: number[]; failed: Task[] }> {
     // The sweeper runs every few seconds and usually changes nothing: it names the rows it changed,
     // so that it does not empty the cache of polled tasks each time.
     const { requeuedIds, failed } = await this.rows.changing(
       () => this.expireLeasesUncached(now, maxAttempts, failMessage),
       (r) => [...r.requeuedIds, ...r.failed.map((t) => t.id)],
     );
-    return { requeued: requeuedIds.length, failed };
+    return { requeued: requeuedIds.length, requeuedIds, failed };
   }
 
   private async expireLeasesUncached(now: number, maxAttempts: number, failMessage: string): Promise<{ requeuedIds: number[]; failed: Task[] }> {

@@ -46,7 +46,8 @@ export function leaseSweepMs(minimumLeaseSeconds: number): number {
 
 /** Expired leases: back to the queue once, then failed with a reason (every task ends). */
 export async function expireLeases(store: TaskStore, events: TaskEvents, clock: Clock): Promise<void> {
-  const { failed } = await store.expireLeases(unixSeconds(clock), MAX_ATTEMPTS, LEASE_EXPIRED_MESSAGE);
+  const { requeuedIds, failed } = await store.expireLeases(unixSeconds(clock), MAX_ATTEMPTS, LEASE_EXPIRED_MESSAGE);
+  events.requeued(requeuedIds, 'lease expired');
   for (const task of failed) events.ended(task);
 }
 

@@ -61,7 +61,10 @@ export class Notifier {
     const m = /^([cp]) ([1-9][0-9]{0,15})(?: ([\s\S]*))?$/.exec(message);
     if (!m) return;
     const id = Number(m[2]);
-    if (m[1] === 'c') return this.events.changed(id, 'remote');
+    if (m[1] === 'c') {
+      this.events.changed(id, 'remote');
+      return;
+    }
     try {
       const output = JSON.parse(m[3] ?? '') as unknown;
       if (typeof output === 'object' && output !== null && !Array.isArray(output)) this.events.partial(id, output as TaskIO, 'remote');

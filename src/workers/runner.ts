@@ -134,7 +134,7 @@ export class Runner {
       if (claimed.length === 0) return;
       for (const task of claimed) {
         this.deps.events.changed(task.id);
-        this.deps.events.claimed(task, askedAtMs);
+        this.deps.events.claimed(task, this.deps.leaseOwner, askedAtMs);
         this.run(task);
       }
     }

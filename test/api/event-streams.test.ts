@@ -288,14 +288,14 @@ describe('event streams: the OpenAI-compatible provider streams its tokens when 
     const deltas = w.of('output').map((g) => (g.data as { delta: string }).delta);
     assert.ok(deltas.length >= 3, `only ${deltas.length} deltas`);
     assert.equal(deltas.join(''), ANSWER);
-    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, ANSWER);
+    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } } | undefined)?.task.output.output, ANSWER);
     w.close();
   });
 
   it('without preferStreaming: no deltas, only the final task', async () => {
     const w = await watch(false);
     assert.equal(w.of('output').length, 0);
-    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, ANSWER);
+    assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } } | undefined)?.task.output.output, ANSWER);
     w.close();
   });
 });

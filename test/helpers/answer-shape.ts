@@ -25,6 +25,8 @@ export function newStats(): AnswerStats {
 // Upstream answers these outside the envelope: the raw OpenAPI document of our extensions, and
 // file downloads (raw bytes, always as attachments).
 const RAW_DOCUMENT = /^\/ocs\/v[12]\.php\/apps\/taskproc\/api\/v1\/openapi\/?$/;
+// The health probes (api/routes/health-routes.ts): plain JSON, as Nextcloud's status.php and as probes expect.
+const HEALTH = /^\/(?:status\.php|healthz|readyz)$/;
 const DOWNLOAD = /^\/ocs\/v[12]\.php\/taskprocessing\/(?:tasks?\/[^/]+\/file\/[^/]+|tasks_provider\/[^/]+\/file\/[^/]+)\/?$/;
 
 export function answerProblems(method: string, target: string, r: RawResponse, stats: AnswerStats = newStats()): string[] {
@@ -46,6 +48,9 @@ export function answerProblems(method: string, target: string, r: RawResponse, s
   if (r.status === 412 && type.startsWith('application/json') && isBareMessage(text)) return problems;
   if (r.status === 200 && method === 'GET' && RAW_DOCUMENT.test(path) && text.startsWith('{"openapi":')) {
     return parses(text) ? problems : [...problems, 'the OpenAPI document is not JSON'];
+  }
+  if ((r.status === 200 || (r.status === 503 && path === '/readyz')) && method === 'GET' && HEALTH.test(path) && type.startsWith('application/json')) {
+    return parses(text) ? problems : [...problems, `${path} is not JSON`];
   }
   if (r.status === 200 && method === 'GET' && DOWNLOAD.test(path) && /^attachment;/.test(header(r, 'content-disposition') ?? '')) {
     return problems;

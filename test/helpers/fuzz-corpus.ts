@@ -254,7 +254,7 @@ export function nastyCases(w: FuzzWorld): FuzzCase[] {
     ['raw UTF-8 in the target', get(Buffer.from(`${V2}/tasks/app/ä💩?format=json`).toString('latin1'))],
     ['an OCS version that does not exist', get(`/ocs/v3.php/cloud/capabilities?format=json`)],
     ['the bare OCS entry point', get(`/ocs/v2.php`)],
-    ['a status page that does not exist', get(`/status.php`)],
+    ["the status page (plain JSON, as Nextcloud's)", get(`/status.php`)],
     ['the root', get(`/`)],
     ['a method the route does not have', { method: 'PUT', target: `${V2}/tasks?format=xml`, headers: alice }],
     ['PATCH on a task', { method: 'PATCH', target: `${V2}/task/1?format=json`, headers: alice }],

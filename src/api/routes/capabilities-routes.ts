@@ -7,14 +7,14 @@ import type { OcsRoute } from '../ocs-route.js';
  * `userFacingErrorMessage` are documented as 33+ and this server implements both, so we answer 33.
  * A lower number would make ExApps fall back to `next` and drop user-facing errors.
  */
-const NEXTCLOUD = Object.freeze({ major: 33, minor: 0, micro: 0 });
-const NEXTCLOUD_VERSION = `${NEXTCLOUD.major}.${NEXTCLOUD.minor}.${NEXTCLOUD.micro}`;
+export const NEXTCLOUD = Object.freeze({ major: 33, minor: 0, micro: 0 });
+export const NEXTCLOUD_VERSION = `${NEXTCLOUD.major}.${NEXTCLOUD.minor}.${NEXTCLOUD.micro}`;
 
 /** The protocol additions this server offers beyond upstream (`wait`: long-polling `next`/`next_batch`). */
 export const TASKPROC_EXTENSIONS: readonly string[] = Object.freeze(['wait', 'stream-result', 'partial-output', 'openapi']);
 
 // package.json sits three levels up from both src/api/routes and dist/api/routes.
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface CapabilitiesDeps {
   extensions?: readonly string[];

@@ -6,6 +6,7 @@ import { uploadTooLarge } from '../../files/blob-store.js';
 import type { FileService, StoredFile } from '../../files/file-service.js';
 import { normalizePath } from '../../files/paths.js';
 import { readBody } from '../request-body.js';
+import { noteCaller } from '../request-log.js';
 import { DAV_METHODS, type DavMethod, sendDavError } from './dav-errors.js';
 import { type DavUrl, hrefBase, hrefOf, isDavUrl, parseDavUrl } from './dav-paths.js';
 import { httpDate, ocFileId, propsOf, quoted } from './dav-props.js';
@@ -95,6 +96,7 @@ async function resolve(req: FastifyRequest, deps: WebdavDeps): Promise<DavReques
   const authorization = req.headers.authorization;
   if (!authorization) throw notLoggedIn();
   const user = await deps.authenticator.authenticate(authorization, req.ip);
+  noteCaller(req, user.id);
   const url = parseDavUrl(req.url);
   if (url.user !== null && url.user !== user.id) throw new DomainError('forbidden', "Access to another user's files is not allowed");
   return { uid: user.id, url, path: normalizePath(url.rawPath) };

@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely, type Migration } from 'kysely';
 import type { DialectCapabilities } from '../dialects.js';
+import type { SchemaState } from '../store.js';
 import { initialSchema } from './0001-initial.js';
 import { filesSchema } from './0002-files.js';
 import { exAppsSchema } from './0003-exapps.js';
@@ -77,4 +78,28 @@ async function refuseNewerSchema(db: Kysely<any>, known: Record<string, Migratio
   if (newest !== undefined) {
     throw new Error(`The database schema (${newest}) is newer than this taskproc; upgrade taskproc`);
   }
+}
+
+/** The driver's word for a missing table: PostgreSQL's undefined_table, SQLite's message. */
+const isMissingTable = (err: unknown): boolean =>
+  (err as { code?: unknown }).code === '42P01' || /^no such table/.test((err as { message?: unknown }).message as string);
+
+/**
+ * The migrations recorded in the database against the ones this code knows (Store.schemaState).
+ * Reads the migration table by name, without introspection: a missing table is a database that
+ * was never migrated (or was emptied), any other error is the database's and is thrown.
+ */
+export async function schemaState(db: Kysely<any>, caps: DialectCapabilities, schema: string | null): Promise<SchemaState> {
+  const from = schema === null ? db : db.withSchema(schema);
+  let names: string[];
+  try {
+    names = (await from.selectFrom(MIGRATION_TABLE).select('name').execute()).map((r: { name: string }) => r.name);
+  } catch (err) {
+    if (isMissingTable(err)) return 'behind';
+    throw err;
+  }
+  const known = migrations(caps);
+  if (names.some((name) => !Object.hasOwn(known, name))) return 'ahead';
+  const recorded = new Set(names);
+  return Object.keys(known).every((name) => recorded.has(name)) ? 'current' : 'behind';
 }

@@ -95,6 +95,20 @@ export class LiveOutputs {
     return writer.task;
   }
 
+  /**
+   * Writes a task's unwritten partial output now, before its result is stored: a failure keeps the last
+   * chunk as the task's output (upstream's rule), so that chunk must be the newest, not an older one.
+   */
+  async flush(taskId: number): Promise<void> {
+    const writer = this.writers.get(taskId);
+    if (!writer) return;
+    if (writer.timer) clearTimeout(writer.timer);
+    writer.timer = null;
+    // A write in flight carries an older chunk; the newest follows it.
+    while (writer.writing) await new Promise((r) => setImmediate(r));
+    await this.write(taskId, writer);
+  }
+
   /** The task with the newest partial output this node knows, when that is newer than what was read. */
   overlay(task: Task): Task {
     if (task.status !== TASK_STATUS.RUNNING) return task;

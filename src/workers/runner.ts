@@ -27,7 +27,7 @@ export interface RunnerDeps {
   providers: ProviderRegistry;
   events: TaskEvents;
   /** Where partial outputs of streaming providers go (shown at once, written coalesced). */
-  live: Pick<LiveOutputs, 'put'>;
+  live: Pick<LiveOutputs, 'put' | 'flush'>;
   files: TaskFiles;
   clock: Clock;
   log: RunnerLog;
@@ -229,6 +229,7 @@ export class Runner {
   }
 
   private async fail(task: Task, message: string, userFacing: string | null): Promise<void> {
+    await this.deps.live.flush(task.id);
     const done = await this.deps.store.finishTask(task.id, this.deps.leaseOwner, {
       status: TASK_STATUS.FAILED,
       output: null,

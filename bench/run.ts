@@ -10,6 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Ceiling } from './lib/ceiling.js';
+import { SseCeiling } from './lib/sse-ceiling.js';
 import type { Ctx, Node } from './lib/context.js';
 import { type Plan, explainQueries } from './lib/explain.js';
 import { type Install, createInstall, registerProviders } from './lib/install.js';
@@ -19,6 +20,7 @@ import { ROOT, startServer } from './lib/server.js';
 import { claimScenario } from './scenarios/claim.js';
 import { getScenario } from './scenarios/get.js';
 import { listScenario } from './scenarios/list.js';
+import { LIVE_SERVER_ENV, liveDelayScenario, liveMemoryScenario, liveThroughputScenario } from './scenarios/live.js';
 import { memoryRssScenario, uploadScenario } from './scenarios/memory.js';
 import { pickupScenario } from './scenarios/pickup.js';
 import { pipelineScenario } from './scenarios/pipeline.js';
@@ -26,8 +28,8 @@ import { scheduleScenario } from './scenarios/schedule.js';
 
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
-async function startNode(install: Install, name: string): Promise<Node> {
-  const server = await startServer(install.target, name);
+async function startNode(install: Install, name: string, env: Record<string, string> = {}): Promise<Node> {
+  const server = await startServer(install.target, name, env);
   return { install, server };
 }
 
@@ -131,6 +133,42 @@ async function emptyPhase(ctx: Ctx, want: (s: ScenarioName) => boolean): Promise
   }
 }
 
+/**
+ * live (issue 20): on SQLite the delay on one node, the RSS of 1 000 idle streams and GET throughput
+ * under 100 streamed tasks, on a small seeded store; on PostgreSQL the delay on one node and across two
+ * nodes on one schema. Its own ceiling server (bare node:http forwarding POSTed chunks to open SSE responses).
+ */
+async function livePhase(ctx: Ctx): Promise<void> {
+  const sseCeiling = await SseCeiling.start();
+  const sqlite = ctx.dialect === 'sqlite';
+  const install = await createInstall(ctx.dialect, 'live', ctx.opts.postgresUrl, sqlite ? { total: 20_000, benchUserTasks: 2_000, users: 100 } : undefined);
+  const nodes: Node[] = [];
+  try {
+    const a = await startNode(install, `${ctx.dialect}-live-A`, LIVE_SERVER_ENV);
+    nodes.push(a);
+    await registerProviders(a.server.url, install.appSecret);
+    let b: Node | null = null;
+    if (!sqlite) {
+      b = await startNode(install, `${ctx.dialect}-live-B`, LIVE_SERVER_ENV);
+      nodes.push(b);
+      // Node B learns the providers from the database (at most a second later).
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    log(`${ctx.dialect}: live (stream-result → SSE delay)`);
+    await liveDelayScenario(ctx, sseCeiling, a, b);
+    if (sqlite) {
+      log(`${ctx.dialect}: live (RSS of idle streams)`);
+      await liveMemoryScenario(ctx, sseCeiling, a);
+      log(`${ctx.dialect}: live (GET task with and without streamed tasks)`);
+      await liveThroughputScenario(ctx, sseCeiling, a);
+    }
+  } finally {
+    for (const n of nodes) await n.server.stop();
+    await install.drop();
+    await sseCeiling.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const opts: BenchOptions = parseOptions(process.argv.slice(2));
   const want = (s: ScenarioName) => opts.scenarios.includes(s);
@@ -155,6 +193,7 @@ async function main(): Promise<void> {
         log(`${dialect}: memory (upload)`);
         await uploadScenario(ctx);
       }
+      if (want('live')) await livePhase(ctx);
     }
   } finally {
     await ceiling.stop();

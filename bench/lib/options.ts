@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['schedule', 'get', 'list', 'claim', 'memory', 'pipeline', 'pickup'] as const;
+export const SCENARIOS = ['schedule', 'get', 'list', 'claim', 'memory', 'pipeline', 'pickup', 'live'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 export type Dialect = 'sqlite' | 'postgres';
 

@@ -38,7 +38,7 @@ export interface CallerDeps {
 
 const NOBODY: Caller = Object.freeze({ userId: null, anonKey: null, isGuest: false });
 
-export async function resolveCaller(req: FastifyRequest, mode: AuthMode, deps: CallerDeps): Promise<ResolvedCaller> {
+export async function resolveCaller(req: FastifyRequest, mode: AuthMode, deps: CallerDeps, opts: { csrfExempt?: boolean } = {}): Promise<ResolvedCaller> {
   if (mode === 'exapp' || mode === 'appapi') {
     if (!hasAppApiHeaders(req.headers)) throw exAppRequired(mode);
     try {
@@ -62,7 +62,7 @@ export async function resolveCaller(req: FastifyRequest, mode: AuthMode, deps: C
     return checkAdmin(mode, { caller: userCaller(user), user, exApp: null, setCookie: null });
   }
   if (mode === 'public') return { caller: NOBODY, user: null, exApp: null, setCookie: null };
-  if (mode === 'user-or-anonymous' && (await deps.settings.get()).anonymousAccess) return anonymousCaller(req);
+  if (mode === 'user-or-anonymous' && (await deps.settings.get()).anonymousAccess) return anonymousCaller(req, opts.csrfExempt === true);
   throw notLoggedIn();
 }
 
@@ -80,12 +80,15 @@ function exAppRequired(mode: AuthMode): DomainError {
 /**
  * An anonymous caller is known by its session cookie: only the holder of the cookie a task was
  * created with can read it (upstream 30.0 let every anonymous caller read every anonymous task).
- * A cookie-authenticated request must carry `OCS-APIRequest: true`, as upstream's CSRF rule wants.
+ * A cookie-authenticated request must carry `OCS-APIRequest: true`, as upstream's CSRF rule wants,
+ * except on read-only routes marked exempt (upstream's #[NoCSRFRequired]): event streams, which a
+ * browser's EventSource opens without custom headers. A cross-site page cannot read those answers
+ * (no CORS headers are sent), and they change nothing.
  */
-function anonymousCaller(req: FastifyRequest): ResolvedCaller {
+function anonymousCaller(req: FastifyRequest, csrfExempt: boolean): ResolvedCaller {
   const existing = readCookie(req.headers.cookie, ANON_COOKIE);
   if (existing !== null) {
-    if (req.headers['ocs-apirequest'] !== 'true') throw new DomainError('csrf_failed', 'CSRF check failed');
+    if (!csrfExempt && req.headers['ocs-apirequest'] !== 'true') throw new DomainError('csrf_failed', 'CSRF check failed');
     return { caller: { userId: null, anonKey: anonKeyOf(existing), isGuest: false }, user: null, exApp: null, setCookie: null };
   }
   const fresh = randomBytes(32).toString('hex');

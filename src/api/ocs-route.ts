@@ -42,6 +42,8 @@ export interface OcsRoute {
   handler(ctx: OcsContext): Promise<OcsResult | typeof RAW_REPLY>;
   /** The handler reads a multipart body itself (file uploads); its fields are not parameters then. */
   rawBody?: boolean;
+  /** A read-only route a cookie may call without `OCS-APIRequest: true` (api/caller.ts: event streams for EventSource). */
+  csrfExempt?: true;
   /** Upstream's text for unexpected errors differs by route ("Internal error" / "Internal server error"). */
   internalErrorMessage?: string;
 }
@@ -71,7 +73,7 @@ export function ocsHandler(route: OcsRoute, version: OcsVersion, deps: OcsRouteD
       const body = await readParams(req, route, deps.bodyLimit);
       const params = mergeParams(query, body, (req.params ?? {}) as Record<string, unknown>);
       format = chooseFormat(params.format, req.headers.accept);
-      const resolved = await resolveCaller(req, route.auth, deps);
+      const resolved = await resolveCaller(req, route.auth, deps, { csrfExempt: route.csrfExempt === true });
       noteCaller(req, resolved.user?.id ?? null, resolved.exApp?.appId ?? null);
       if (resolved.setCookie) headers['set-cookie'] = resolved.setCookie;
       const ctx: OcsContext = { req, reply, version, params, caller: resolved.caller, user: resolved.user, exApp: resolved.exApp, headers };

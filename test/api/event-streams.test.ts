@@ -211,6 +211,64 @@ describe('event streams: a client watches its task as it happens', { timeout: 60
     await until('the expected events', () => s.app.streams.size === 0);
   });
 
+  it('an anonymous caller watches by its cookie alone (as a browser EventSource can); another cookie gets 404', async () => {
+    await s.app.settings.set('anonymousAccess', true);
+    try {
+      const r = await s.ocs('POST', `${V2}/schedule`, { auth: null, body: { type: TYPE, appId: 'sse-anon', input: { input: 'anon' } } });
+      assert.equal(r.status, 200, r.text);
+      const id = r.json.ocs.data.task.id as number;
+      const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      // No OCS-APIRequest header: an EventSource cannot send one.
+      const w = new Watcher(`${s.url}${EXT}/tasks/${id}/events`, null, { cookie });
+      await until('the anonymous status', () => w.of('status').length === 1);
+      assert.deepEqual(w.of('status')[0]?.data, { taskId: id, status: 'STATUS_SCHEDULED' });
+      w.close();
+      const stranger = await fetch(`${s.url}${EXT}/tasks/${id}/events?format=json`, { headers: { cookie: `taskproc_anon=${'0'.repeat(64)}` } });
+      assert.equal(stranger.status, 404);
+      const user = await s.ocs('GET', `${EXT}/tasks/${id}/events`, { auth: alice.auth });
+      assert.equal(user.status, 404, 'a user does not see anonymous tasks');
+      // Anonymous callers cannot cancel (upstream's rule): the worker finishes it, so the queue is empty again.
+      await claim(id);
+      assert.equal((await worker.result(id, { output: 'done' })).status, 200);
+    } finally {
+      await s.app.settings.set('anonymousAccess', false);
+    }
+  });
+
+  it('the caller stream resumes with Last-Event-ID: the deltas and the final event it missed, nothing twice', async () => {
+    const id = await schedule(alice, 'resume');
+    const first = new Watcher(`${s.url}${EXT}/tasks/events?customId=resume`, alice.auth);
+    await until('the scheduled status', () => first.of('status').length === 1);
+    await claim(id);
+    await stream(id, 'alpha ');
+    await until('the first delta', () => first.text() === 'alpha ');
+    const lastId = first.got.at(-1)?.id as string;
+    assert.ok(lastId.startsWith('c1.'));
+    first.close();
+    await stream(id, 'alpha beta');
+    assert.equal((await worker.result(id, { output: 'alpha beta' })).status, 200);
+    const again = new Watcher(`${s.url}${EXT}/tasks/events?customId=resume`, alice.auth, { lastEventId: lastId });
+    await until('the final event', () => again.of('task').length === 1);
+    assert.deepEqual(
+      again.got.map((g) => g.type),
+      ['status', 'progress', 'task'],
+      'what it missed: the end, progress 1 (the result replaces the partial output; no delta is sent for a final task)',
+    );
+    assert.equal((again.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, 'alpha beta');
+    again.close();
+  });
+
+  it('a long-poll on a scheduled task answers with its queue position beside the task', async () => {
+    const id = await schedule();
+    const r = await s.ocs('GET', `${V2}/task/${id}?wait=0`, { auth: alice.auth });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.ocs.data.task.id, id);
+    assert.equal(r.json.ocs.data.queuePosition, 1);
+    assert.equal(r.json.ocs.data.estimatedStartAt, null);
+    const plain = await s.ocs('GET', `${V2}/task/${id}`, { auth: alice.auth });
+    assert.deepEqual(Object.keys(plain.json.ocs.data), ['task'], "without wait, upstream's answer");
+  });
+
   it('a reader that stops reading is not buffered for: it gets a skipped event and the present when it reads again', async () => {
     const id = await schedule();
     await claim(id);
@@ -297,5 +355,20 @@ describe('event streams: the OpenAI-compatible provider streams its tokens when 
     assert.equal(w.of('output').length, 0);
     assert.equal((w.of('task')[0]?.data as { task: { output: { output: string } } } | undefined)?.task.output.output, ANSWER);
     w.close();
+  });
+});
+
+describe('event streams end cleanly when the server shuts down', { timeout: 60_000 }, () => {
+  it('an open stream gets its end, and close() does not wait for it', async () => {
+    const s = await startServer();
+    const alice = await s.addUser('alice');
+    // A stream of all of alice's tasks: open until the client or the server ends it.
+    const res = await fetch(`${s.url}${EXT}/tasks/events`, { headers: { authorization: alice.auth } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const body = res.text();
+    await s.close();
+    assert.match(await body, /: server shutting down/);
+    assert.equal(s.app.streams.size, 0);
   });
 });

@@ -35,6 +35,7 @@ export function eventRoutes(deps: EventRouteDeps): OcsRoute[] {
       method: 'GET',
       path: `${EXT}/tasks/events`,
       auth: 'user-or-anonymous',
+      csrfExempt: true,
       handler: async (ctx) => {
         const filter = {
           ...optional('appId', stringParam(ctx.params, 'appId', { nullable: true })),
@@ -55,6 +56,7 @@ export function eventRoutes(deps: EventRouteDeps): OcsRoute[] {
       method: 'GET',
       path: `${EXT}/tasks/:id/events`,
       auth: 'user-or-anonymous',
+      csrfExempt: true,
       handler: async (ctx) => {
         const last = lastEventId(ctx);
         let view: TaskView | null = null;

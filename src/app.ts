@@ -217,7 +217,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     events,
     live,
     estimates,
-    recheckMs: 1000,
+    // Changes of this node and (on PostgreSQL) of the others arrive as events: the re-read is only a safety net.
+    recheckMs: 5000,
     log: { warn: (obj, msg) => server.log.warn(obj, msg) },
   });
   const streams = new EventStreams({

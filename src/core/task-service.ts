@@ -255,12 +255,18 @@ export class TaskService {
     return position;
   }
 
-  list(caller: Caller, filter: { type?: string; customId?: string }): Promise<Task[]> {
-    return this.deps.store.listTasks({ owner: caller, ...filter });
+  async list(caller: Caller, filter: { type?: string; customId?: string }): Promise<Task[]> {
+    return this.overlaid(await this.deps.store.listTasks({ owner: caller, ...filter }));
   }
 
-  listByApp(caller: Caller, appId: string, customId?: string): Promise<Task[]> {
-    return this.deps.store.listTasks({ owner: caller, appId, ...(customId !== undefined ? { customId } : {}) });
+  async listByApp(caller: Caller, appId: string, customId?: string): Promise<Task[]> {
+    return this.overlaid(await this.deps.store.listTasks({ owner: caller, appId, ...(customId !== undefined ? { customId } : {}) }));
+  }
+
+  /** Running tasks with the newest partial output this node has in memory (the database gets it coalesced). */
+  private overlaid(tasks: Task[]): Task[] {
+    const live = this.deps.live;
+    return live ? tasks.map((t) => live.overlay(t)) : tasks;
   }
 }
 

@@ -68,7 +68,7 @@ export interface WorkerServiceDeps {
   /** The shortest lease a claim gets, in seconds (config leaseSeconds). */
   minLeaseSeconds: number;
   /** Partial outputs: shown to watchers at once, written coalesced (workers/live-outputs.ts). */
-  live: Pick<LiveOutputs, 'put' | 'putFast' | 'flush'>;
+  live: Pick<LiveOutputs, 'put' | 'putFast' | 'flush' | 'latest'>;
   /** Where an ExApp's invalid output is reported: its worker gets a 200, so only the log tells the admin. */
   log: { warn(obj: object, msg: string): void };
 }
@@ -219,8 +219,9 @@ export class WorkerService {
    * `lease_mismatch` and left as it is.
    */
   async result(appId: string, taskId: number, r: WorkerResult): Promise<Task> {
-    // A failure keeps the last streamed chunk as the output: it must be in the database first.
-    if (r.output === null || r.errorMessage !== null) await this.deps.live.flush(taskId);
+    // The last streamed chunk goes to the database first: a failure keeps it as the output (upstream's
+    // rule), and the partial-output route shows it after any result.
+    await this.deps.live.flush(taskId);
     const facts = this.claimedFacts.get(taskId);
     this.claimedFacts.delete(taskId);
     // An output for a task claimed here: validate it, then the update checks status and lease in
@@ -299,7 +300,7 @@ export class WorkerService {
   async partialOutput(caller: Caller, taskId: number): Promise<TaskIO | null> {
     const task = await this.deps.tasks.getTask(taskId);
     if (!task || !owns(caller, task)) throw taskNotFound();
-    return (await this.deps.tasks.getPartialOutput(taskId)) ?? null;
+    return this.deps.live.latest(taskId) ?? (await this.deps.tasks.getPartialOutput(taskId)) ?? null;
   }
 
   /** Ends every parked long-poll (server shutdown), so closing does not wait for them. */

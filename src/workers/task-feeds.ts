@@ -25,10 +25,13 @@ export interface TaskFeedsDeps {
   events: TaskEvents;
   live: Pick<LiveOutputs, 'overlay'>;
   estimates: QueueEstimates;
-  /** A followed task is read again at least this often, for changes nobody announced (the CLI, lease expiry, a lost notification). */
+  /** A followed task is read again at least this often, for changes no event announced (the CLI, retention, a lost notification). */
   recheckMs: number;
   log: { warn(obj: object, msg: string): void };
 }
+
+/** A scheduled task's estimate is refreshed at least this often even when no queue moved (its start slides with time). */
+const ESTIMATE_MS = 5000;
 
 class Feed {
   readonly listeners = new Set<FeedListener>();
@@ -38,6 +41,9 @@ class Feed {
   readAgain = false;
   lastReadMs = 0;
   estimating = false;
+  /** queueMoves and the time at the last estimate. */
+  estimatedAtMove = -1;
+  estimatedAtMs = 0;
   constructor(readonly id: number) {}
 }
 
@@ -52,11 +58,29 @@ export class TaskFeeds {
   private readonly feeds = new Map<number, Feed>();
   private readonly timer: NodeJS.Timeout;
   private readonly offs: (() => void)[] = [];
+  /** Counts events that may move queue places; a feed estimates again only after one (or every ESTIMATE_MS). */
+  private queueMoves = 0;
 
   constructor(private readonly deps: TaskFeedsDeps) {
     const { events } = deps;
+    // Anything that may move a queue place: scheduled tasks are estimated again on the next tick.
+    const moved = () => {
+      this.queueMoves++;
+    };
     this.offs.push(
-      events.onChanged((id) => this.refresh(id)),
+      events.onScheduled(moved),
+      events.onScheduledElsewhere(moved),
+      events.onClaimed(moved),
+      events.onRequeued((ids) => {
+        moved();
+        for (const id of ids) this.refresh(id);
+      }),
+      events.onChanged((id) => {
+        moved();
+        this.refresh(id);
+      }),
+      events.onEnded(moved),
+      events.onDeleted(moved),
       events.onEnded((task) => this.deliver(task.id, task)),
       events.onDeleted((task) => this.deliver(task.id, null)),
       events.onPartial((id, output) => {
@@ -143,6 +167,8 @@ export class TaskFeeds {
     const task = feed.task;
     if (!task || task.status !== TASK_STATUS.SCHEDULED || feed.estimating || ![...feed.listeners].some((l) => l.queue)) return;
     feed.estimating = true;
+    feed.estimatedAtMove = this.queueMoves;
+    feed.estimatedAtMs = performance.now();
     this.deps.estimates
       .estimate(task)
       .then(
@@ -165,7 +191,7 @@ export class TaskFeeds {
     for (const feed of this.feeds.values()) {
       if (feed.task && isFinal(feed.task.status)) continue;
       if (now - feed.lastReadMs >= this.deps.recheckMs) this.refresh(feed.id);
-      else this.estimate(feed);
+      else if (feed.estimatedAtMove !== this.queueMoves || now - feed.estimatedAtMs >= ESTIMATE_MS) this.estimate(feed);
     }
   }
 }

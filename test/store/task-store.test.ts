@@ -470,8 +470,8 @@ for (const dialect of TEST_DIALECTS) {
 
       await claim(T0);
       // The lease ends at T0 + 10: not yet expired at that very second.
-      assert.deepEqual(await store.tasks.expireLeases(T0 + 10, 2, 'gave up'), { requeued: 0, failed: [] });
-      assert.deepEqual(await store.tasks.expireLeases(T0 + 11, 2, 'gave up'), { requeued: 1, failed: [] });
+      assert.deepEqual(await store.tasks.expireLeases(T0 + 10, 2, 'gave up'), { requeued: 0, requeuedIds: [], failed: [] });
+      assert.deepEqual(await store.tasks.expireLeases(T0 + 11, 2, 'gave up'), { requeued: 1, requeuedIds: [task.id], failed: [] });
       const requeued = await store.tasks.getTask(task.id);
       assert.equal(requeued?.status, TASK_STATUS.SCHEDULED);
       assert.equal(requeued?.leaseOwner, null);

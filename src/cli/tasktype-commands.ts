@@ -1,5 +1,6 @@
 import { ExAppCatalog } from '../core/exapp-catalog.js';
 import { ProviderRegistry } from '../core/provider-registry.js';
+import { PRIORITY_MAX, PRIORITY_MIN } from '../core/dispatch.js';
 import { SettingsService } from '../core/settings.js';
 import { TaskTypeRegistry, type TaskTypeDefinition } from '../core/task-types.js';
 import { builtinProviders } from '../providers/builtin.js';
@@ -48,6 +49,7 @@ available, else the first registered.`,
       enabled: current.typePreferences[t.id] !== false,
       providers: providerIdsFor(providers, t.id),
       preferredProvider: providers.preferred(t.id, current)?.info.id ?? null,
+      priority: Object.hasOwn(current.typePriorities, t.id) ? (current.typePriorities[t.id] as number) : 0,
     }));
     printRows(
       a,
@@ -56,6 +58,7 @@ available, else the first registered.`,
       [
         { header: 'TASK TYPE', value: (r) => r.id },
         { header: 'ENABLED', value: (r) => yesNo(r.enabled) },
+        { header: 'PRIORITY', value: (r) => String(r.priority) },
         { header: 'PREFERRED', value: (r) => r.preferredProvider ?? '-' },
         { header: 'PROVIDERS', value: (r) => r.providers.join(', ') || '-' },
       ],
@@ -117,4 +120,37 @@ const tasktypeUnsetProvider = command({
   },
 });
 
-export const tasktypeCommands: Command[] = [tasktypeList, setTypeEnabled(false), setTypeEnabled(true), tasktypeSetProvider, tasktypeUnsetProvider];
+const tasktypeSetPriority = command({
+  name: 'tasktype:set-priority',
+  summary: 'Set the dispatch priority of a task type (higher is handed to workers first)',
+  usage: `tasktype:set-priority <type> <priority>
+
+<priority> is a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX}; every type has 0 until set. Workers
+get the highest priority first, and within one priority the users with waiting tasks take turns.
+Tasks of the type that are waiting now move by the same step.`,
+  args: ['type', 'priority'],
+  async run(a, ctx) {
+    const { taskTypes, settings } = await registries(ctx);
+    const { id } = requireType(taskTypes, a.args.type);
+    const raw = a.args.priority;
+    const priority = /^[+-]?[0-9]{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(Number.isInteger(priority) && priority >= PRIORITY_MIN && priority <= PRIORITY_MAX)) {
+      throw new CommandError(`Priority must be a whole number from ${PRIORITY_MIN} to ${PRIORITY_MAX}, got "${raw}"`);
+    }
+    const current = (await settings.get()).typePriorities;
+    const before = Object.hasOwn(current, id) ? (current[id] as number) : 0;
+    const { [id]: _old, ...others } = current;
+    await settings.set('typePriorities', priority === 0 ? others : { ...others, [id]: priority });
+    const moved = await ctx.store.tasks.shiftPriority(id, priority - before);
+    ctx.print(`Task type "${id}" now has priority ${priority} (was ${before}); ${moved} waiting task${moved === 1 ? '' : 's'} moved with it.`);
+  },
+});
+
+export const tasktypeCommands: Command[] = [
+  tasktypeList,
+  setTypeEnabled(false),
+  setTypeEnabled(true),
+  tasktypeSetProvider,
+  tasktypeUnsetProvider,
+  tasktypeSetPriority,
+];

@@ -18,6 +18,10 @@ export interface Settings {
   providerPreferences: Record<string, string>;
   /** core/ai.taskprocessing_type_preferences: task type → false when disabled. */
   typePreferences: Record<string, boolean>;
+  /** taskproc's dispatch priority per task type (higher first; 0 when not set): tasktype:set-priority. */
+  typePriorities: Record<string, number>;
+  /** How far above its type's priority an ExApp scheduling through tasks_consumer may put a task. */
+  exAppPriorityBoost: number;
 }
 
 export const SETTING_DEFAULTS: Readonly<Settings> = Object.freeze({
@@ -27,10 +31,13 @@ export const SETTING_DEFAULTS: Readonly<Settings> = Object.freeze({
   retentionSeconds: 60 * 60 * 24 * 31 * 6,
   providerPreferences: {},
   typePreferences: {},
+  typePriorities: {},
+  exAppPriorityBoost: 0,
 });
 
 type Check = (v: unknown) => boolean;
 const isBool: Check = (v) => typeof v === 'boolean';
+const isPriority: Check = (v) => Number.isInteger(v) && (v as number) >= -100 && (v as number) <= 100;
 const isMap =
   (valueCheck: Check): Check =>
   (v) =>
@@ -52,6 +59,16 @@ export const SETTING_KEYS: Record<keyof Settings, { key: string; valid: Check; h
     help: 'JSON {taskType: providerId}; set with tasktype:set-provider',
   },
   typePreferences: { key: 'type_preferences', valid: isMap(isBool), help: 'JSON {taskType: false}; set with tasktype:disable/enable' },
+  typePriorities: {
+    key: 'type_priorities',
+    valid: isMap(isPriority),
+    help: 'JSON {taskType: priority} (whole numbers from -100 to 100, higher first); set with tasktype:set-priority',
+  },
+  exAppPriorityBoost: {
+    key: 'exapp_priority_boost',
+    valid: (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 200,
+    help: "how far above its type's priority an ExApp may put a task it schedules through tasks_consumer (0 to 200)",
+  },
 };
 
 /**

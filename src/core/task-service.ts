@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import { unixSeconds } from './clock.js';
+import { taskPriority } from './dispatch.js';
 import { badRequest, notFound, providerUnavailable, taskNotFound, taskNotScheduled } from './errors.js';
 import { type FileHandle, fileAccessDenied, NO_USER_FILES_MESSAGE, type TaskFiles } from './file-access.js';
 import { type ProviderInfo, providerInfo } from './provider.js';
@@ -31,8 +32,12 @@ export interface ScheduleParams {
   webhookUri: string | null;
   webhookMethod: string | null;
   includeWatermark: boolean;
-  /** Upstream 35 (PR #61197): stored and returned; in-process providers are not told (none can stream). */
+  /** Upstream 35 (PR #61197): stored and returned; streaming providers stream. */
   preferStreaming: boolean;
+  /** taskproc's `priority` (issue 22): null when not asked, NaN when not a number. */
+  priority?: number | null;
+  /** Whose rules bound it: a user may only lower it, an ExApp on tasks_consumer may raise it as the admin allows. */
+  priorityFor?: 'user' | 'exapp';
 }
 
 /** Column widths kept from upstream's schema, so data moves between the two without truncation. */
@@ -111,8 +116,15 @@ export class TaskService {
       await this.deps.files.checkReadable(fileIds, caller.userId);
     }
 
+    const priority = taskPriority(
+      Object.hasOwn(settings.typePriorities, type.id) ? (settings.typePriorities[type.id] as number) : 0,
+      params.priority ?? null,
+      params.priorityFor ?? 'user',
+      settings.exAppPriorityBoost,
+    );
     const now = unixSeconds(this.deps.clock);
     const task = await this.deps.store.createTask({
+      priority,
       type: type.id,
       userId: caller.userId,
       anonKey: caller.anonKey,

@@ -62,6 +62,10 @@ export interface Task {
   completionExpectedAt: number | null;
   /** The client asked the provider for progressive output (upstream 35's `preferStreaming`, false unless asked). */
   preferStreaming: boolean;
+  /** Dispatch priority, higher first (taskproc's; never on the wire of upstream's routes). */
+  priority: number;
+  /** Virtual start time in its type's fair queue: within a priority, claims take the lowest (store/task-queries.ts). */
+  vtime: number;
 }
 
 /** What `schedule` hands the store; the store assigns id and timestamps are given by the caller's clock. */
@@ -81,5 +85,6 @@ export type NewTask = Pick<
   | 'lastUpdated'
   | 'completionExpectedAt'
 > &
-  // Optional: callers that predate the field (stores filled by tests, the CLI) get upstream's default, false.
-  Partial<Pick<Task, 'preferStreaming'>>;
+  // Optional: callers that predate the fields (stores filled by tests, the CLI) get upstream's default, false,
+  // priority 0, and the fair share of the party `party` names (default: the user, else the app).
+  Partial<Pick<Task, 'preferStreaming' | 'priority'>> & { party?: string };

@@ -14,6 +14,7 @@ export interface Database {
   exapps: ExAppsTable;
   exapp_providers: ExAppProvidersTable;
   blob_chunks: BlobChunksTable;
+  dispatch_parties: DispatchPartiesTable;
 }
 
 /**
@@ -87,6 +88,17 @@ export interface TasksTable {
   partial_output: string | null;
   /** Whether the client asked for progressive output (migration 0008; upstream's default 0). */
   prefer_streaming: Flag;
+  /** Dispatch priority, higher first (migration 0009). */
+  priority: number;
+  /** Virtual start time in the type's fair queue (migration 0009): claims take the lowest within a priority. */
+  vtime: Int8;
+}
+
+/** Per task type and party, the vtime of the party's newest task (migration 0009). */
+export interface DispatchPartiesTable {
+  type: string;
+  party: string;
+  last_vtime: Int8;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface DialectCapabilities {
   readonly migrationSession: { readonly before: string; readonly after: string } | null;
   /** Whether a driver error is a unique or primary-key violation, so store/ can turn it into a domain error. */
   isUniqueViolation(error: unknown): boolean;
+  /** The larger-of-two function: SQLite's two-argument `max`, PostgreSQL's `greatest`. */
+  readonly greatest: 'max' | 'greatest';
 }
 
 const errorCode = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
@@ -42,6 +44,7 @@ export const SQLITE_CAPABILITIES: DialectCapabilities = Object.freeze({
   idColumn: Object.freeze({ type: 'integer', define: (col: ColumnDefinitionBuilder) => col.primaryKey().autoIncrement() }),
   // No statement time-out to lift: busy_timeout only bounds the wait for the write lock.
   migrationSession: null,
+  greatest: 'max',
   isUniqueViolation: (error: unknown) => {
     const code = errorCode(error);
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
@@ -56,6 +59,7 @@ export const POSTGRES_CAPABILITIES: DialectCapabilities = Object.freeze({
   idColumn: Object.freeze({ type: 'bigint', define: (col: ColumnDefinitionBuilder) => col.generatedAlwaysAsIdentity().primaryKey() }),
   // The pool's statement_timeout (store/postgres.ts) is for requests; RESET returns to it.
   migrationSession: Object.freeze({ before: 'set statement_timeout = 0', after: 'reset statement_timeout' }),
+  greatest: 'greatest',
   // unique_violation; a primary-key violation has the same SQLSTATE.
   isUniqueViolation: (error: unknown) => errorCode(error) === '23505',
 } as const);

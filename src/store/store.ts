@@ -135,6 +135,8 @@ export interface TaskStore {
    * hands out before it. Read from the `(type, id)` claim index, so it costs the queue ahead only.
    */
   scheduledAhead(type: string, id: number): Promise<number>;
+  /** Moves a type's waiting tasks' priorities by `delta` (tasktype:set-priority); how many moved. */
+  shiftPriority(type: string, delta: number): Promise<number>;
   /** RUNNING tasks per provider id, from the lease index (only running rows); tasks without a provider left out. */
   runningByProvider(): Promise<Map<string, number>>;
   /**

@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { type Compilable, CompiledQuery, type ExpressionBuilder, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import type { RunTimeSample } from '../core/estimates.js';
 import type { TaskIO } from '../core/shapes.js';
 import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/task.js';
@@ -8,6 +8,7 @@ import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, 
 import { ReadCache } from './read-cache.js';
 import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
 import { deepFreeze } from '../core/deep-freeze.js';
+import { dispatchParty } from '../core/dispatch.js';
 
 /**
  * The columns a Task is made of, named rather than `*`: a statement PostgreSQL has prepared
@@ -41,6 +42,8 @@ const TASK_COLUMNS = [
   'last_updated',
   'completion_expected_at',
   'prefer_streaming',
+  'priority',
+  'vtime',
 ] as const satisfies readonly (keyof TasksTable)[];
 
 // A column added to TasksTable does not compile here until it is listed above or named as left out.
@@ -118,7 +121,12 @@ const LEASE_CLEARED = { lease_owner: null, lease_expires_at: null } as const;
 const REQUEUED = { status: TASK_STATUS.SCHEDULED, output: null, ...LEASE_CLEARED } as const;
 
 /** The row a schedule inserts; its key order is the insert's column (and parameter) order. */
-function newTaskRow(task: NewTask): Insertable<TasksTable> {
+/** Dispatch order: priority (higher first), then vtime, then age. */
+export function inDispatchOrder(a: Pick<Task, 'priority' | 'vtime' | 'id'>, b: Pick<Task, 'priority' | 'vtime' | 'id'>): number {
+  return b.priority - a.priority || a.vtime - b.vtime || a.id - b.id;
+}
+
+function newTaskRow(task: NewTask, vtime: number): Insertable<TasksTable> {
   return {
     type: task.type,
     status: TASK_STATUS.SCHEDULED,
@@ -146,6 +154,8 @@ function newTaskRow(task: NewTask): Insertable<TasksTable> {
     last_updated: task.lastUpdated,
     completion_expected_at: task.completionExpectedAt,
     prefer_streaming: task.preferStreaming === true ? 1 : 0,
+    priority: task.priority ?? 0,
+    vtime,
   };
 }
 
@@ -216,7 +226,7 @@ export class KyselyTaskStore implements TaskStore {
   ) {}
 
   async createTask(task: NewTask): Promise<Task> {
-    const values = newTaskRow(task);
+    const values = newTaskRow(task, await this.nextVtime(task.type, task.party ?? dispatchParty(task)));
     // The row's keys are the insert's columns, so its values are the parameters in order.
     const insert = this.insert.query(Object.values(values), () => this.db.insertInto('tasks').values(values).returning(TASK_COLUMNS));
     // A new id, but SQLite may hand out the id of a deleted last row again: forget that one.
@@ -226,6 +236,30 @@ export class KyselyTaskStore implements TaskStore {
     );
     if (row === undefined) throw new Error('The tasks insert returned no row');
     return toTask(row);
+  }
+
+  /**
+   * The vtime of a party's next task in a type's queue (docs/ARCHITECTURE.md "Dispatch order"): one more
+   * than its newest, but not below the head of the queue (a party that was idle does not jump ahead of
+   * the others by its old share), nor, when the queue is empty, below the highest of any party. One
+   * upsert, atomic on both databases, so concurrent schedules of one party never share a vtime.
+   */
+  private async nextVtime(type: string, party: string): Promise<number> {
+    storableText(type);
+    // 1 = SCHEDULED as a literal, so the partial dispatch index serves the head's lookup.
+    const start = sql<number>`coalesce((select vtime from tasks where status = 1 and type = ${type} order by priority desc, vtime, id limit 1), (select max(last_vtime) from dispatch_parties where type = ${type}), 0)`;
+    const greatest = this.caps.greatest;
+    const row = await this.db
+      .insertInto('dispatch_parties')
+      .values({ type, party, last_vtime: start })
+      .onConflict((oc) =>
+        oc.columns(['type', 'party']).doUpdateSet((eb) => ({
+          last_vtime: sql<number>`${sql.raw(greatest)}(${eb.ref('dispatch_parties.last_vtime')} + 1, ${eb.ref('excluded.last_vtime')})`,
+        })),
+      )
+      .returning('last_vtime')
+      .executeTakeFirstOrThrow();
+    return Number(row.last_vtime);
   }
 
   async getTask(id: number): Promise<Task | undefined> {
@@ -307,22 +341,33 @@ export class KyselyTaskStore implements TaskStore {
     // would walk past every queued task of the other types first: with a backlog of 10 000 tasks
     // for an ExApp that is down, PostgreSQL chose exactly that and a claim read 10 000 rows
     // (docs/POSTGRESQL.md). Per type, each branch starts at its first row whatever else is queued.
+    // Dispatch order (docs/ARCHITECTURE.md "Dispatch order"): priority first, then the fair queue's
+    // vtime, then age. Each branch reads its type's first rows from the (type, priority DESC, vtime,
+    // id) dispatch index, so a claim costs the same however many tasks or parties are waiting.
     const oldestOf = (type: string, i: number) => {
       let branch = this.db
         .selectFrom('tasks')
-        .select('id')
+        .select(['id', 'priority', 'vtime'])
         .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
         .where('type', '=', type)
+        .orderBy('priority', 'desc')
+        .orderBy('vtime')
         .orderBy('id')
         .limit(req.limit);
       if (this.caps.skipLocked) branch = branch.forUpdate().skipLocked();
-      return this.db.selectFrom(branch.as(`t${i}`)).select(`t${i}.id as id`);
+      return this.db.selectFrom(branch.as(`t${i}`)).select([`t${i}.id as id`, `t${i}.priority as priority`, `t${i}.vtime as vtime`]);
     };
     const types = [...new Set(req.types)];
     const build = () => {
       let union = oldestOf(types[0] as string, 0);
       for (let i = 1; i < types.length; i++) union = union.unionAll(oldestOf(types[i] as string, i));
-      const candidates = this.db.selectFrom(union.as('queued')).select('queued.id').orderBy('queued.id').limit(req.limit);
+      const candidates = this.db
+        .selectFrom(union.as('queued'))
+        .select('queued.id')
+        .orderBy('queued.priority', 'desc')
+        .orderBy('queued.vtime')
+        .orderBy('queued.id')
+        .limit(req.limit);
       // The candidates are a MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may plan the IN
       // as a nested-loop semi-join that re-runs the subquery for every row of the outer scan, and
       // each re-run, skipping the rows this very statement has just locked, hands out `limit` more
@@ -363,7 +408,7 @@ export class KyselyTaskStore implements TaskStore {
     ];
     const compiled = this.claim.query(`${types.length} types${req.startedAt !== undefined ? ', started' : ''}`, parameters, build);
     const rows = await this.rows.changing(async () => (await this.db.executeQuery<TaskRow>(compiled)).rows, idsOf);
-    return rows.map(toTask).sort((a, b) => a.id - b.id);
+    return rows.map(toTask).sort(inDispatchOrder);
   }
 
   async setProgress(
@@ -612,12 +657,26 @@ export class KyselyTaskStore implements TaskStore {
           .where('id', '=', id)
           .where(scheduled)
           .as('mine'),
+        // Ahead in dispatch order: a higher priority; or the same, and a lower vtime; or both the same
+        // and older. Three ranges of the (type, priority DESC, vtime, id) index, each only the rows ahead.
         eb
-          .selectFrom('tasks')
-          .select((e) => e.fn.countAll<number | string>().as('n'))
-          .where(scheduled)
-          .where('type', 'in', types)
-          .where('id', '<', id)
+          .selectFrom('tasks as me')
+          .select((e) =>
+            e
+              .selectFrom('tasks')
+              .select((c) => c.fn.countAll<number | string>().as('n'))
+              .where(scheduled)
+              .where('type', 'in', types)
+              .where((c) =>
+                c.or([
+                  c('tasks.priority', '>', c.ref('me.priority')),
+                  c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '<', c.ref('me.vtime'))]),
+                  c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '=', c.ref('me.vtime')), c('tasks.id', '<', c.ref('me.id'))]),
+                ]),
+              )
+              .as('n'),
+          )
+          .where('me.id', '=', id)
           .as('ahead'),
       ])
       .executeTakeFirstOrThrow();
@@ -628,13 +687,44 @@ export class KyselyTaskStore implements TaskStore {
   async scheduledAhead(type: string, id: number): Promise<number> {
     if (!isRowId(id)) return 0;
     const row = await this.db
-      .selectFrom('tasks')
-      .select((eb) => eb.fn.countAll<number | string>().as('n'))
-      .where(scheduled)
-      .where('type', '=', type)
-      .where('id', '<', id)
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+      .selectFrom('tasks as me')
+      .select((e) =>
+        e
+          .selectFrom('tasks')
+          .select((c) => c.fn.countAll<number | string>().as('n'))
+          .where(scheduled)
+          .where('type', '=', type)
+          .where((c) =>
+            c.or([
+              c('tasks.priority', '>', c.ref('me.priority')),
+              c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '<', c.ref('me.vtime'))]),
+              c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '=', c.ref('me.vtime')), c('tasks.id', '<', c.ref('me.id'))]),
+            ]),
+          )
+          .as('n'),
+      )
+      .where('me.id', '=', id)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * An admin changed a type's priority: its waiting tasks move by the same step, so tasks a caller put
+   * behind keep their distance. Returns how many moved.
+   */
+  async shiftPriority(type: string, delta: number): Promise<number> {
+    if (delta === 0) return 0;
+    const result = await this.rows.changing(
+      () =>
+        this.db
+          .updateTable('tasks')
+          .set((eb) => ({ priority: eb('priority', '+', delta) }))
+          .where((eb) => inStatus(eb, TASK_STATUS.SCHEDULED))
+          .where('type', '=', type)
+          .executeTakeFirst(),
+      // No ids to name: every kept task is forgotten (a rare admin action).
+    );
+    return Number(result.numUpdatedRows);
   }
 
   async runningByProvider(): Promise<Map<string, number>> {
@@ -742,5 +832,7 @@ function toTask(row: TaskRow): Task {
     lastUpdated: num(row.last_updated),
     completionExpectedAt: numOrNull(row.completion_expected_at),
     preferStreaming: row.prefer_streaming === 1,
+    priority: row.priority,
+    vtime: num(row.vtime),
   };
 }

@@ -32,6 +32,8 @@ const task = (over: Partial<Task> = {}): Task => ({
   lastUpdated: 1_700_000_001,
   completionExpectedAt: 1_700_000_010,
   preferStreaming: false,
+  priority: 0,
+  vtime: 0,
   ...over,
 });
 

@@ -35,7 +35,7 @@ async function claim(tasks: TaskStore, type: string, now: number, runner = true)
 
 for (const dialect of TEST_DIALECTS) {
   describe(`${dialect}: queue estimate queries`, () => {
-    it(`${dialect}: scheduledAhead counts the scheduled tasks of the type below the id, of every owner`, async (t) => {
+    it(`${dialect}: scheduledAhead counts the type's scheduled tasks ahead of the task in dispatch order, of every owner`, async (t) => {
       const { store } = await setup(t, dialect);
       const a1 = await store.tasks.createTask(newTask({ type: 'a' }));
       await store.tasks.createTask(newTask({ type: 'b' }));
@@ -44,10 +44,10 @@ for (const dialect of TEST_DIALECTS) {
       const a4 = await store.tasks.createTask(newTask({ type: 'a' }));
       assert.equal(await store.tasks.scheduledAhead('a', a1.id), 0);
       assert.equal(await store.tasks.scheduledAhead('a', a4.id), 3);
-      // A running task is no longer ahead; an id past the end counts them all; an impossible id none.
+      // A running task is no longer ahead; an id of no task, or an impossible one, has nothing ahead.
       assert.equal((await claim(store.tasks, 'a', T0 + 1)).id, a1.id);
       assert.equal(await store.tasks.scheduledAhead('a', a4.id), 2);
-      assert.equal(await store.tasks.scheduledAhead('a', a4.id + 100), 3);
+      assert.equal(await store.tasks.scheduledAhead('a', a4.id + 100), 0);
       assert.equal(await store.tasks.scheduledAhead('a', a3.id), 1);
       assert.equal(await store.tasks.scheduledAhead('a', 2 ** 70), 0);
       assert.equal(await store.tasks.scheduledAhead('b', a2.id), 1);

@@ -128,6 +128,9 @@ for (const dialect of TEST_DIALECTS) {
         lastUpdated: T0 + 2,
         completionExpectedAt: 4_102_444_800,
         preferStreaming: true,
+        priority: 0,
+        // The first task of its type's queue, with no party before it.
+        vtime: 0,
       };
       assert.ok(Number.isInteger(created.id) && created.id > 0);
       assert.deepEqual(created, expected);
@@ -552,7 +555,7 @@ for (const dialect of TEST_DIALECTS) {
     it(`${dialect}: queuePosition is 1 + the scheduled tasks of every type and owner claims hand out first`, async (t) => {
       const { store } = await setup(t, dialect);
       assert.equal(await store.tasks.queuePosition(1), undefined, 'an empty queue');
-      const done = await store.tasks.createTask(newTask({ type: 'a' }));
+      const done = await store.tasks.createTask(newTask({ type: 'z' }));
       await store.tasks.finishTask(done.id, null, success(T0));
       const tasks: Task[] = [];
       for (const [type, owner] of [

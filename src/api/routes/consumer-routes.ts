@@ -1,6 +1,6 @@
 import type { TaskService } from '../../core/task-service.js';
 import type { OcsRoute } from '../ocs-route.js';
-import { arrayParam, boolParam, stringParam } from '../php-params.js';
+import { arrayParam, boolParam, numberOrNaN, stringParam } from '../php-params.js';
 import { taskJson } from '../task-json.js';
 import { routeId, taskGetter } from './user-routes.js';
 
@@ -45,6 +45,9 @@ export function consumerRoutes(deps: ConsumerRouteDeps): OcsRoute[] {
           webhookMethod: stringParam(p, 'webhookMethod', { nullable: true }),
           includeWatermark: boolParam(p, 'includeWatermark', true),
           preferStreaming: boolParam(p, 'preferStreaming', false),
+          // taskproc's extension (issue 22): upstream clients never send it.
+          priority: p.priority === undefined || p.priority === null ? null : numberOrNaN(p, 'priority'),
+          priorityFor: 'exapp',
         });
         return { data: { task: taskJson(task) } };
       },

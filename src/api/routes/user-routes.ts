@@ -73,6 +73,9 @@ export function userRoutes(deps: UserRouteDeps): OcsRoute[] {
           webhookMethod: stringParam(p, 'webhookMethod', { nullable: true }) ?? null,
           includeWatermark: boolParam(p, 'includeWatermark', true),
           preferStreaming: boolParam(p, 'preferStreaming', false),
+          // taskproc's extension (issue 22): upstream clients never send it.
+          priority: p.priority === undefined || p.priority === null ? null : numberOrNaN(p, 'priority'),
+          priorityFor: 'user',
         });
         return { data: { task: taskJson(task) } };
       },

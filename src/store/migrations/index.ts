@@ -9,6 +9,7 @@ import { claimOrderIndexSchema } from './0005-claim-order-index.js';
 import { blobChunksSchema } from './0006-blob-chunks.js';
 import { listAndClaimIndexesSchema } from './0007-list-and-claim-indexes.js';
 import { preferStreamingSchema } from './0008-prefer-streaming.js';
+import { fairDispatchSchema } from './0009-fair-dispatch.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Forward-only: a released migration
@@ -24,6 +25,7 @@ function migrations(caps: DialectCapabilities): Record<string, Migration> {
     '0006-blob-chunks': blobChunksSchema(),
     '0007-list-and-claim-indexes': listAndClaimIndexesSchema(),
     '0008-prefer-streaming': preferStreamingSchema(),
+    '0009-fair-dispatch': fairDispatchSchema(),
   };
 }
 

@@ -254,7 +254,7 @@ describe('event streams: a client watches its task as it happens', { timeout: 60
       ['status', 'progress', 'task'],
       'what it missed: the end, progress 1 (the result replaces the partial output; no delta is sent for a final task)',
     );
-    assert.equal((again.of('task')[0]?.data as { task: { output: { output: string } } }).task.output.output, 'alpha beta');
+    assert.equal((again.of('task')[0]?.data as { task: { output: { output: string } } } | undefined)?.task.output.output, 'alpha beta');
     again.close();
   });
 

@@ -49,7 +49,11 @@ async function checkPostgres(url: string): Promise<void> {
 async function seededPhase(ctx: Ctx, want: (s: ScenarioName) => boolean, plans: Plan[]): Promise<void> {
   const { sizes } = ctx.opts;
   const withSmall = want('list') || want('claim');
-  log(`${ctx.dialect}: seeding ${sizes.bigStore.toLocaleString('en-US')} tasks${withSmall ? ` and ${sizes.smallStore.toLocaleString('en-US')} tasks` : ''}`);
+  // The claim scenario's fair queue (issue 22): users waiting with tasks of the claimed type, in both stores.
+  const waiting = want('claim') ? { waitingUsers: sizes.waitingUsers, waitingPerUser: sizes.waitingPerUser } : {};
+  log(
+    `${ctx.dialect}: seeding ${sizes.bigStore.toLocaleString('en-US')} tasks${withSmall ? ` and ${sizes.smallStore.toLocaleString('en-US')} tasks` : ''}${want('claim') ? `, each with ${sizes.waitingUsers} users × ${sizes.waitingPerUser} waiting` : ''}`,
+  );
   const installs: Install[] = [];
   const nodes: Node[] = [];
   try {
@@ -57,11 +61,17 @@ async function seededPhase(ctx: Ctx, want: (s: ScenarioName) => boolean, plans: 
       total: sizes.bigStore,
       benchUserTasks: sizes.benchUserBig,
       users: 1000,
+      ...waiting,
     });
     installs.push(bigInstall);
     log(`${ctx.dialect}: large store seeded in ${bigInstall.seed?.seconds.toFixed(1)} s`);
     const smallInstall = withSmall
-      ? await createInstall(ctx.dialect, 'small', ctx.opts.postgresUrl, { total: sizes.smallStore, benchUserTasks: sizes.benchUserSmall, users: 100 })
+      ? await createInstall(ctx.dialect, 'small', ctx.opts.postgresUrl, {
+          total: sizes.smallStore,
+          benchUserTasks: sizes.benchUserSmall,
+          users: 100,
+          ...waiting,
+        })
       : null;
     if (smallInstall) installs.push(smallInstall);
     const big = await startNode(bigInstall, `${ctx.dialect}-big`);

@@ -38,6 +38,12 @@ export interface Sizes {
   pickups: number;
   /** Sequential claim+result pairs per round and store. */
   claims: number;
+  /**
+   * Users with tasks of the claimed type waiting in both claim stores (issue 22), each with enough
+   * that none runs dry before the last round (waitingPerUser).
+   */
+  waitingUsers: number;
+  waitingPerUser: number;
   /** Size of the upload in the memory scenario (MiB). */
   uploadMiB: number;
 }
@@ -94,6 +100,9 @@ export function parseOptions(argv: string[]): BenchOptions {
   const dialect = values.dialect ?? 'both';
   if (!['sqlite', 'postgres', 'both'].includes(dialect)) throw new Error(`--dialect must be sqlite, postgres or both, got "${dialect}"`);
   const bigStore = Math.round(positive('store-size', values['store-size'], quick ? 20_000 : 1_000_000));
+  const rounds = Math.round(positive('rounds', values.rounds, 3));
+  const claims = quick ? 100 : 500;
+  const waitingUsers = 1_000;
   const all = scenarios.length === SCENARIOS.length;
   const base = all ? 'latest' : SCENARIOS.filter((s) => scenarios.includes(s)).join('-');
   const name = `${quick ? 'quick-' : ''}${base}${dialect === 'both' ? '' : `-${dialect}`}`;
@@ -101,7 +110,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     // Always in the canonical order: the scenarios on the seeded stores first, then those on the empty one.
     scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
     dialects: dialect === 'both' ? ['sqlite', 'postgres'] : [dialect as Dialect],
-    rounds: Math.round(positive('rounds', values.rounds, 3)),
+    rounds,
     duration: positive('duration', values.duration, quick ? 2 : 10),
     warmup: positive('warmup', values.warmup, quick ? 1 : 3),
     connections: Math.round(positive('connections', values.connections, 10)),
@@ -114,7 +123,12 @@ export function parseOptions(argv: string[]): BenchOptions {
       benchUserSmall: 100,
       pipelineTasks: quick ? 2_000 : 20_000,
       pickups: quick ? 50 : 300,
-      claims: quick ? 100 : 500,
+      claims,
+      waitingUsers,
+      // The fair queue hands out one task of every waiting user per vtime (the bench user's own
+      // queue included), so the warm-up and the rounds take about (rounds + 1) × claims / users
+      // tasks from each; one more keeps all of them waiting to the end.
+      waitingPerUser: Math.ceil(((rounds + 1) * claims) / waitingUsers) + 1,
       uploadMiB: quick ? 128 : 1024,
     },
     resultName: name,

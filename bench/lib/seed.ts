@@ -13,7 +13,14 @@
  *    of an ExApp that is down: a queue that claims for other types must skip), with customIds
  *    job-0..job-99 (the residues 37, 41, 43, 47 are odd, so they never fall on a bench user's row);
  *  - ~300-byte inputs and ~130-byte outputs, timestamps over the last 30 days (so retention,
- *    six months by default, deletes nothing).
+ *    six months by default, deletes nothing);
+ *  - when `waitingUsers` is given (the claim scenario, issue 22), on top of `total`: `waitingPerUser`
+ *    SCHEDULED tasks of the bench type for each of users u0..u<waitingUsers-1>, inserted round-robin
+ *    (u0, u1, …, u0, u1, …), so that a worker of the bench type has that many parties waiting;
+ *  - every SCHEDULED task a fair-queue place as the schedule path gives it (migration 0009,
+ *    `nextVtime` in src/store/task-queries.ts): priority 0, vtime = its rank among its party's waiting
+ *    tasks of its type (1, 2, …), and each such party's row in `dispatch_parties` (last_vtime = its
+ *    highest), so that a later schedule by one of them queues behind its own tasks.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
@@ -29,6 +36,10 @@ export interface SeedSpec {
   benchProvider: string;
   /** The client app id the tasks were scheduled with (the `appId` of schedule). */
   appId: string;
+  /** Users with SCHEDULED tasks of the bench type, beyond `total` (0 or absent: none). */
+  waitingUsers?: number;
+  /** SCHEDULED tasks of the bench type per waiting user. */
+  waitingPerUser?: number;
 }
 
 export interface SeedResult {
@@ -80,10 +91,39 @@ FROM (
 ORDER BY g`;
 }
 
+/** The waiting tasks over `series(g)`, g = 0..waitingUsers × waitingPerUser - 1, user u(g mod waitingUsers). */
+function waitingInsert(spec: SeedSpec, seriesFrom: string, now: number): string {
+  return `
+INSERT INTO tasks (type, status, user_id, app_id, custom_id, input, include_watermark, allow_cleanup, provider_id,
+                   attempts, scheduled_at, last_updated, completion_expected_at)
+SELECT ${q(spec.benchType)}, 1, 'u' || (g % ${spec.waitingUsers}), ${q(spec.appId)}, 'wait-' || (g / ${spec.waitingUsers}),
+       '{"input":"' || ${q(INPUT_TEXT)} || ' #w' || g || '"}', 0, 1, ${q(spec.benchProvider)},
+       0, ${now}, ${now}, ${now + 60}
+FROM ${seriesFrom}
+ORDER BY g`;
+}
+
+/**
+ * The fair-queue place of every waiting task (priority stays 0): its rank among its party's waiting
+ * tasks of its type, by id, which is what successive schedules of that party give it; then each
+ * party's last vtime. Parties are users here (`u:<user>`, src/core/dispatch.ts).
+ */
+const VTIME_UPDATE = `
+UPDATE tasks SET vtime = r.rn
+FROM (SELECT id, row_number() OVER (PARTITION BY type, user_id ORDER BY id) AS rn FROM tasks WHERE status = 1) AS r
+WHERE tasks.id = r.id`;
+const PARTIES_INSERT = `
+INSERT INTO dispatch_parties (type, party, last_vtime)
+SELECT type, 'u:' || user_id, max(vtime) FROM tasks WHERE status = 1 GROUP BY type, user_id`;
+
 function usersInsert(seriesFrom: string, now: number): string {
   return `INSERT INTO users (id, display_name, password_hash, is_admin, is_guest, enabled, auth_epoch, created_at)
 SELECT 'u' || g, 'Seeded user ' || g, NULL, 0, 0, 1, 0, ${now} FROM ${seriesFrom}`;
 }
+
+const waitingTasks = (spec: SeedSpec): number => (spec.waitingUsers ?? 0) * (spec.waitingPerUser ?? 0);
+/** Users rows u0..: the owners of the seeded tasks and of the waiting ones. */
+const userRows = (spec: SeedSpec): number => Math.max(spec.users, waitingTasks(spec) > 0 ? (spec.waitingUsers ?? 0) : 0);
 
 const sqliteSeries = (n: number) =>
   `(WITH RECURSIVE series(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM series WHERE g < ${n - 1}) SELECT CAST(g AS BIGINT) AS g FROM series)`;
@@ -99,8 +139,11 @@ export function seedSqlite(file: string, spec: SeedSpec): SeedResult {
     // Only this connection, only while seeding: the server reopens with synchronous=FULL.
     db.pragma('synchronous = OFF');
     db.transaction(() => {
-      db.exec(usersInsert(`${sqliteSeries(spec.users)} AS s`, now));
+      db.exec(usersInsert(`${sqliteSeries(userRows(spec))} AS s`, now));
       db.exec(tasksInsert(spec, `${sqliteSeries(spec.total)} AS s`, now));
+      if (waitingTasks(spec) > 0) db.exec(waitingInsert(spec, `${sqliteSeries(waitingTasks(spec))} AS s`, now));
+      db.exec(VTIME_UPDATE);
+      db.exec(PARTIES_INSERT);
     })();
     db.exec('ANALYZE');
     db.pragma('wal_checkpoint(TRUNCATE)');
@@ -120,12 +163,16 @@ export async function seedPostgres(connectionString: string, schema: string, spe
   try {
     await client.query(`SET search_path = ${schema}`);
     await client.query('BEGIN');
-    await client.query(usersInsert(`${pgSeries(spec.users)} AS s`, now));
+    await client.query(usersInsert(`${pgSeries(userRows(spec))} AS s`, now));
     await client.query(tasksInsert(spec, `${pgSeries(spec.total)} AS s`, now));
+    if (waitingTasks(spec) > 0) await client.query(waitingInsert(spec, `${pgSeries(waitingTasks(spec))} AS s`, now));
+    await client.query(VTIME_UPDATE);
+    await client.query(PARTIES_INSERT);
     await client.query('COMMIT');
     // VACUUM as well as ANALYZE: autovacuum would otherwise start on the new rows in the middle of a measurement.
     await client.query('VACUUM (ANALYZE) tasks');
     await client.query('VACUUM (ANALYZE) users');
+    await client.query('VACUUM (ANALYZE) dispatch_parties');
     const { rows } = await client.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 ORDER BY id', [spec.benchUser]);
     return { benchTaskIds: rows.map((r) => Number(r.id)), seconds: (performance.now() - started) / 1000 };
   } finally {

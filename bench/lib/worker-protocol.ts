@@ -49,9 +49,12 @@ export function claimedIds(r: Reply, ceiling: boolean, makeId: () => number): nu
 
 /**
  * One real answer of each worker-scenario route, from a task taken through its whole life on
- * `node`, turned into the ceiling's canned answers (schedule queues, next_batch claims).
+ * `node`, turned into the ceiling's canned answers (schedule queues, next_batch claims). With
+ * `othersQueued` (the claim scenario's stores, where 1 000 users wait ahead of the bench user in the
+ * fair queue) the claim hands out another user's task: its claim and result answers are canned (the
+ * same route, the same shape), and the GET is of the bench user's own task, still queued.
  */
-export async function captureWorkerRoutes(node: Node): Promise<CannedRoute[]> {
+export async function captureWorkerRoutes(node: Node, othersQueued = false): Promise<CannedRoute[]> {
   const client = clientHttp(node.server.url, node.install, 1);
   const worker = workerHttp(node.server.url, node.install, 1);
   try {
@@ -60,15 +63,18 @@ export async function captureWorkerRoutes(node: Node): Promise<CannedRoute[]> {
     const claim = claimRequest(1, 0);
     const b = await worker.ok('GET', NEXT_BATCH, claim.body, claim.headers);
     const claimed = claimedIds(b, false, () => 0);
-    if (claimed.length !== 1 || claimed[0] !== id) throw new Error(`capture: next_batch handed out ${JSON.stringify(claimed)}, expected [${id}]`);
-    const r = await worker.ok('POST', resultPath(id), resultBody(id));
+    const got = claimed[0];
+    if (got === undefined || claimed.length !== 1 || (!othersQueued && got !== id))
+      throw new Error(`capture: next_batch handed out ${JSON.stringify(claimed)}, expected [${othersQueued ? 'one task' : id}]`);
+    const r = await worker.ok('POST', resultPath(got), resultBody(got));
     const g = await client.ok('GET', taskPath(id));
-    if (!g.body.toString('utf8').includes('"status":"STATUS_SUCCESSFUL"'))
-      throw new Error(`capture: task ${id} did not succeed: ${g.body.toString('utf8').slice(0, 300)}`);
+    const want = got === id ? 'STATUS_SUCCESSFUL' : 'STATUS_SCHEDULED';
+    if (!g.body.toString('utf8').includes(`"status":"${want}"`))
+      throw new Error(`capture: task ${id} is not ${want}: ${g.body.toString('utf8').slice(0, 300)}`);
     return [
       cannedFrom('POST', SCHEDULE, s, { queue: 'push' }),
       cannedFrom('GET', NEXT_BATCH, b, { queue: 'pop', batch: batchTemplate(b.body.toString('utf8')) }),
-      cannedFrom('POST', resultPath(id), r),
+      cannedFrom('POST', resultPath(got), r),
       cannedFrom('GET', taskPath(id), g),
     ];
   } finally {

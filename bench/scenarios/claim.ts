@@ -47,10 +47,13 @@ async function claimPairs(t: ClaimTarget, worker: Http, m: number, ids: { fake: 
 
 /**
  * claim-at-scale: the cost of a worker's claim + result with 1 k and with 1 M tasks stored, in
- * the same rounds, against the ceiling's cost for the same two requests.
+ * the same rounds, against the ceiling's cost for the same two requests. Both stores were seeded
+ * with the same fair queue (issue 22): `waitingUsers` users each with tasks of the claimed type
+ * waiting (bench/lib/seed.ts), so claims take their tasks one user after the other, interleaved
+ * with the bench user's own, and every user still waits when the last round ends.
  */
 export async function claimScenario(ctx: Ctx, small: Node, big: Node): Promise<void> {
-  await ctx.ceiling.setRoutes(await captureWorkerRoutes(big));
+  await ctx.ceiling.setRoutes(await captureWorkerRoutes(big, true));
   const targets: ClaimTarget[] = [
     { key: 'ceiling', url: ctx.ceiling.url, ceiling: true },
     { key: 'small', url: small.server.url, ceiling: false, node: small },
@@ -104,7 +107,7 @@ export async function claimScenario(ctx: Ctx, small: Node, big: Node): Promise<v
     {
       scenario: 'claim',
       dialect: ctx.dialect,
-      measure: `next_batch (1 task) + result, sequential, ${sizes.bigStore.toLocaleString('en-US')} stored`,
+      measure: `next_batch (1 task) + result, sequential, ${sizes.waitingUsers.toLocaleString('en-US')} users waiting, ${sizes.bigStore.toLocaleString('en-US')} stored`,
       unit: 'ms',
       values: out.big as number[],
       ceiling,

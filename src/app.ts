@@ -8,6 +8,7 @@ import { appApiRoutes } from './api/routes/appapi-routes.js';
 import { capabilitiesRoutes } from './api/routes/capabilities-routes.js';
 import { consumerRoutes } from './api/routes/consumer-routes.js';
 import { providerRoutes } from './api/routes/provider-routes.js';
+import { queueRoutes } from './api/routes/queue-routes.js';
 import { registerWebdav } from './api/webdav/webdav-routes.js';
 import { registerHealthRoutes } from './api/routes/health-routes.js';
 import type { FileService } from './files/file-service.js';
@@ -241,6 +242,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       ...capabilitiesRoutes(),
       ...providerRoutes({ workers, polled: (appId, socketKey) => presence.seen(appId, socketKey, clock.nowMs()) }),
       ...consumerRoutes({ service }),
+      ...queueRoutes({ tasks: store.tasks }),
     ],
     authenticator,
     appApi,

@@ -3,7 +3,21 @@ import { TASK_STATUS, statusName, type Task, type TaskStatus } from '../core/tas
 import type { AdminTaskFilter } from '../store/store.js';
 import { createFileService } from '../files/create-file-service.js';
 import { removeOldTasks } from '../workers/maintenance.js';
-import { type Command, OUTPUT_OPTION, OUTPUT_SYNOPSIS, command, isoTime, oneOf, positiveInteger, printRows, stringOption } from './command.js';
+import {
+  type CommandArgs,
+  type CommandContext,
+  type Command,
+  OUTPUT_OPTION,
+  OUTPUT_SYNOPSIS,
+  UsageError,
+  command,
+  flagOption,
+  isoTime,
+  oneOf,
+  positiveInteger,
+  printRows,
+  stringOption,
+} from './command.js';
 
 const STATUSES: Record<string, TaskStatus> = {
   scheduled: TASK_STATUS.SCHEDULED,
@@ -20,12 +34,18 @@ const ownerLabel = (t: Task): string => t.userId ?? (t.anonKey !== null ? '(anon
 
 const taskList = command({
   name: 'task:list',
-  summary: 'List tasks of all users, newest first',
+  summary: 'List tasks of all users, newest first, or the waiting ones in dispatch order',
   usage: `task:list [--user <uid>] [--status ${Object.keys(STATUSES).join('|')}] [--type <type>] [--limit <n>] ${OUTPUT_SYNOPSIS}
+       taskproc task:list --scheduled [--type <type>] [--limit <n>] ${OUTPUT_SYNOPSIS}
 
 Shows at most --limit tasks (default ${DEFAULT_LIMIT}). Inputs and outputs are left out; the JSON
-output includes the technical error message, which the API never returns.`,
+output includes the technical error message, which the API never returns.
+
+With --scheduled: the waiting tasks in the order workers get them (priority, highest first; then
+each user's fair share; then age). POSITION is the place in that order: among every type's tasks,
+as the queue_position route counts, or with --type in that type's queue.`,
   options: {
+    scheduled: { type: 'boolean' },
     user: { type: 'string' },
     status: { type: 'string', check: oneOf(...Object.keys(STATUSES)) },
     type: { type: 'string' },
@@ -33,6 +53,7 @@ output includes the technical error message, which the API never returns.`,
     ...OUTPUT_OPTION,
   },
   async run(a, ctx) {
+    if (flagOption(a, 'scheduled')) return listScheduled(a, ctx);
     const status = stringOption(a, 'status');
     const filter: AdminTaskFilter = {
       userId: stringOption(a, 'user'),
@@ -73,6 +94,42 @@ output includes the technical error message, which the API never returns.`,
     );
   },
 });
+
+/** task:list --scheduled: the dispatch order is one queue, so it takes no user or status filter. */
+async function listScheduled(a: CommandArgs, ctx: CommandContext): Promise<void> {
+  for (const name of ['user', 'status']) {
+    if (stringOption(a, name) !== undefined) throw new UsageError(`--scheduled lists the whole queue in dispatch order: --${name} cannot narrow it`);
+  }
+  const tasks = await ctx.store.tasks.scheduledInDispatchOrder({ type: stringOption(a, 'type'), limit: Number(stringOption(a, 'limit') ?? DEFAULT_LIMIT) });
+  const rows = tasks.map((task, i) => ({ position: i + 1, task }));
+  printRows(
+    a,
+    ctx,
+    rows,
+    [
+      { header: 'POSITION', value: (r) => String(r.position) },
+      { header: 'ID', value: (r) => String(r.task.id) },
+      { header: 'TYPE', value: (r) => r.task.type },
+      { header: 'PRIORITY', value: (r) => String(r.task.priority) },
+      { header: 'USER', value: (r) => ownerLabel(r.task) },
+      { header: 'APP', value: (r) => r.task.appId },
+      { header: 'SCHEDULED AT', value: (r) => isoTime(r.task.scheduledAt) },
+    ],
+    ({ position, task: t }) => ({
+      position,
+      id: t.id,
+      type: t.type,
+      priority: t.priority,
+      userId: t.userId,
+      anonymous: t.anonKey !== null,
+      appId: t.appId,
+      customId: t.customId,
+      providerId: t.providerId,
+      attempts: t.attempts,
+      scheduledAt: t.scheduledAt,
+    }),
+  );
+}
 
 const taskCleanup = command({
   name: 'task:cleanup',

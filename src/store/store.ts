@@ -145,6 +145,41 @@ export interface TaskStore {
    * whatever the table holds; tasks without a start time (ExApps' claims set none) are left out.
    */
   recentRunTimes(rowsToScan: number): Promise<RunTimeSample[]>;
+  /**
+   * What an admin sees of the queues (issue 22): per type, the SCHEDULED tasks per priority and per
+   * party, and the RUNNING count. The given types (each answered, zeros included), or every type with
+   * a task waiting or running when the list is empty; by type id. At most `maxParties` parties per
+   * type, those with the most waiting first; the rest only counted. Read from the partial indexes
+   * (status = 1, status = 2), so its cost follows the live tasks, never the finished ones.
+   */
+  queueBreakdown(types: string[], maxParties: number): Promise<TypeQueue[]>;
+  /**
+   * SCHEDULED tasks in dispatch order (priority, then vtime, then id; see claimTasks), the first
+   * `limit`: of one type, or of every type merged as queuePosition counts them. Each type's first
+   * rows are read from the dispatch index, so it costs `limit` per queued type, not the queue.
+   */
+  scheduledInDispatchOrder(filter: { type?: string; limit: number }): Promise<Task[]>;
+}
+
+/** Who a share of a queue belongs to: a user (`id` its user id), every anonymous session together (`id` null), or an ExApp scheduling without a user. */
+export interface QueueParty {
+  kind: 'user' | 'anonymous' | 'app';
+  id: string | null;
+  scheduled: number;
+}
+
+/** One task type's queue, counted (TaskStore.queueBreakdown). */
+export interface TypeQueue {
+  type: string;
+  scheduled: number;
+  running: number;
+  /** Waiting tasks per priority, highest priority first; priorities with none left out. */
+  byPriority: { priority: number; scheduled: number }[];
+  /** The parties with the most waiting tasks, most first (ties: the one waiting longest first). */
+  byParty: QueueParty[];
+  /** Parties with waiting tasks beyond `byParty`, and how many tasks they wait with. */
+  otherParties: number;
+  otherPartiesScheduled: number;
 }
 
 export interface User {

@@ -4,11 +4,12 @@ import type { TaskIO } from '../core/shapes.js';
 import { TASK_STATUS, type NewTask, type Task, type TaskStatus } from '../core/task.js';
 import type { Database, TasksTable } from './database.js';
 import type { DialectCapabilities } from './dialects.js';
-import type { AdminTaskFilter, ClaimRequest, TaskFilter, TaskOwner, TaskResult, TaskStore } from './store.js';
+import type { AdminTaskFilter, ClaimRequest, QueueParty, TaskFilter, TaskOwner, TaskResult, TaskStore, TypeQueue } from './store.js';
 import { ReadCache } from './read-cache.js';
 import { isRowId, refuseNulParameters, storableText } from './value-guards.js';
 import { deepFreeze } from '../core/deep-freeze.js';
 import { dispatchParty } from '../core/dispatch.js';
+import { compareText } from './text-order.js';
 
 /**
  * The columns a Task is made of, named rather than `*`: a statement PostgreSQL has prepared
@@ -799,7 +800,141 @@ export class KyselyTaskStore implements TaskStore {
       .execute();
     return rows.map((r) => r.type as string);
   }
+
+  async queueBreakdown(types: string[], maxParties: number): Promise<TypeQueue[]> {
+    const only = [...new Set(types)];
+    // Each count is its own statement over one status's partial index (status as a literal, see
+    // inStatus): per priority an index-only read of the (type, priority DESC, vtime, id) dispatch
+    // index; per party the same rows with their owner columns; running ones from the lease index.
+    // Not one snapshot: a claim between the statements may show a task both waiting and running.
+    const [priorities, parties, running] = await Promise.all([
+      this.db
+        .selectFrom('tasks')
+        .select((eb) => ['type', 'priority', eb.fn.countAll<number | string>().as('n')])
+        .where(scheduled)
+        .$if(only.length > 0, (q) => q.where('type', 'in', only))
+        .groupBy(['type', 'priority'])
+        .execute(),
+      this.partiesWaiting(only, maxParties),
+      this.db
+        .selectFrom('tasks')
+        .select((eb) => ['type', eb.fn.countAll<number | string>().as('n')])
+        .where((eb) => inStatus(eb, TASK_STATUS.RUNNING))
+        .$if(only.length > 0, (q) => q.where('type', 'in', only))
+        .groupBy('type')
+        .execute(),
+    ]);
+    const queues = new Map<string, TypeQueue>();
+    const queueOf = (type: string): TypeQueue => {
+      let q = queues.get(type);
+      if (q === undefined) {
+        q = { type, scheduled: 0, running: 0, byPriority: [], byParty: [], otherParties: 0, otherPartiesScheduled: 0 };
+        queues.set(type, q);
+      }
+      return q;
+    };
+    for (const type of only) queueOf(type);
+    for (const r of priorities) {
+      const q = queueOf(r.type);
+      q.scheduled += Number(r.n);
+      q.byPriority.push({ priority: r.priority, scheduled: Number(r.n) });
+    }
+    for (const r of running) queueOf(r.type).running = Number(r.n);
+    for (const r of parties.sort((a, b) => Number(a.rank) - Number(b.rank))) {
+      const q = queueOf(r.type);
+      q.byParty.push({ kind: PARTY_KINDS[Number(r.kind)] ?? 'app', id: r.party, scheduled: Number(r.n) });
+      q.otherParties = Number(r.parties);
+    }
+    for (const q of queues.values()) {
+      q.byPriority.sort((a, b) => b.priority - a.priority);
+      q.otherParties -= q.byParty.length;
+      q.otherPartiesScheduled = q.scheduled - q.byParty.reduce((sum, p) => sum + p.scheduled, 0);
+    }
+    return [...queues.values()].sort((a, b) => compareText(a.type, b.type));
+  }
+
+  /**
+   * The waiting tasks per type and party, the `maxParties` largest parties of each type (ties: the
+   * one with the oldest waiting task first, the same on both databases), each row with the type's
+   * number of parties. Anonymous sessions are one party here, their keys never read out.
+   */
+  private partiesWaiting(types: string[], maxParties: number) {
+    const owners = this.db
+      .selectFrom('tasks')
+      .select((eb) => [
+        'type',
+        'id',
+        eb.case().when('user_id', 'is not', null).then(eb.lit(0)).when('anon_key', 'is not', null).then(eb.lit(1)).else(eb.lit(2)).end().as('kind'),
+        eb.fn.coalesce('user_id', eb.case().when('anon_key', 'is', null).then(eb.ref('app_id')).end()).as('party'),
+      ])
+      .where(scheduled)
+      .$if(types.length > 0, (q) => q.where('type', 'in', types))
+      .as('owners');
+    const ranked = this.db
+      .selectFrom(owners)
+      .select((eb) => [
+        'owners.type',
+        'owners.kind',
+        'owners.party',
+        eb.fn.countAll<number | string>().as('n'),
+        eb.fn
+          .agg<number | string>('row_number', [])
+          .over((ob) => ob.partitionBy('owners.type').orderBy(eb.fn.countAll(), 'desc').orderBy(eb.fn.min('owners.id')))
+          .as('rank'),
+        // Over the groups, not the rows: window functions run after GROUP BY.
+        eb.fn
+          .countAll<number | string>()
+          .over((ob) => ob.partitionBy('owners.type'))
+          .as('parties'),
+      ])
+      .groupBy(['owners.type', 'owners.kind', 'owners.party'])
+      .as('ranked');
+    return this.db.selectFrom(ranked).selectAll().where('ranked.rank', '<=', maxParties).execute();
+  }
+
+  async scheduledInDispatchOrder(filter: { type?: string; limit: number }): Promise<Task[]> {
+    if (!(filter.limit > 0)) return [];
+    const types = filter.type !== undefined ? [filter.type] : await this.queuedTypes();
+    if (types.length === 0) return [];
+    // As a claim picks its candidates (claimTasks): each type's first `limit` from the dispatch index,
+    // then the first `limit` of those; only then the rows themselves, by id.
+    const firstOf = (type: string, i: number) =>
+      this.db
+        .selectFrom(
+          this.db
+            .selectFrom('tasks')
+            .select(['id', 'priority', 'vtime'])
+            .where(scheduled)
+            .where('type', '=', type)
+            .orderBy('priority', 'desc')
+            .orderBy('vtime')
+            .orderBy('id')
+            .limit(filter.limit)
+            .as(`t${i}`),
+        )
+        .select([`t${i}.id as id`, `t${i}.priority as priority`, `t${i}.vtime as vtime`]);
+    let union = firstOf(types[0] as string, 0);
+    for (let i = 1; i < types.length; i++) union = union.unionAll(firstOf(types[i] as string, i));
+    const first = this.db
+      .selectFrom(union.as('queued'))
+      .select('queued.id')
+      .orderBy('queued.priority', 'desc')
+      .orderBy('queued.vtime')
+      .orderBy('queued.id')
+      .limit(filter.limit);
+    const rows = await this.db
+      .selectFrom('tasks')
+      .select(TASK_COLUMNS)
+      .where('id', 'in', first)
+      // Still waiting: read apart from the ids, a task claimed in between is left out.
+      .where(scheduled)
+      .execute();
+    return rows.map(toTask).sort(inDispatchOrder);
+  }
 }
+
+/** The party kinds of queueBreakdown's rows, by the number its query gives each. */
+const PARTY_KINDS: Record<number, QueueParty['kind']> = { 0: 'user', 1: 'anonymous', 2: 'app' };
 
 const num = (v: number | string): number => Number(v);
 const numOrNull = (v: number | string | null): number | null => (v === null ? null : Number(v));

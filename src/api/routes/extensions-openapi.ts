@@ -190,6 +190,71 @@ export const EXTENSIONS_OPENAPI = Object.freeze({
         },
       },
     },
+    '/ocs/v2.php/apps/taskproc/api/v1/queue': {
+      get: {
+        summary: 'The waiting tasks of each type per priority and per party, and the running ones (admins only)',
+        description:
+          "Beside upstream's queue_stats, which keeps its answer (issue 22). Per type: the SCHEDULED tasks per priority " +
+          '(highest first) and per party, the 100 parties with the most waiting first (ties: the one waiting longest), ' +
+          'the rest counted in otherParties and otherPartiesScheduled. A party is a user (its user id), every anonymous ' +
+          'session together ("anonymous"; session keys are never shown), or an ExApp scheduling without a user ' +
+          '("app:<appId>"); kind tells them apart. Types by id; without taskTypeIds, every type with a task waiting or running.',
+        parameters: [
+          {
+            name: 'taskTypeIds[]',
+            in: 'query',
+            required: false,
+            description: 'Only these types (each answered, with zeros when nothing waits), at most 1000; absent: every type with tasks.',
+            schema: { type: 'array', items: { type: 'string' } },
+          },
+        ],
+        security: [{ basic_auth: [] }, { bearer_auth: [] }],
+        responses: {
+          '200': json('The queues', {
+            type: 'object',
+            required: ['types'],
+            properties: {
+              types: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['taskTypeId', 'scheduled', 'running', 'byPriority', 'byParty', 'otherParties', 'otherPartiesScheduled'],
+                  properties: {
+                    taskTypeId: { type: 'string' },
+                    scheduled: { type: 'integer' },
+                    running: { type: 'integer' },
+                    byPriority: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['priority', 'scheduled'],
+                        properties: { priority: { type: 'integer' }, scheduled: { type: 'integer' } },
+                      },
+                    },
+                    byParty: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['party', 'kind', 'scheduled'],
+                        properties: {
+                          party: { type: 'string' },
+                          kind: { type: 'string', enum: ['user', 'anonymous', 'app'] },
+                          scheduled: { type: 'integer' },
+                        },
+                      },
+                    },
+                    otherParties: { type: 'integer' },
+                    otherPartiesScheduled: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          }),
+          '400': json('taskTypeIds is not a list of strings, or names more than 1000 types', message),
+          '403': json('The caller is not an admin', message),
+        },
+      },
+    },
     '/ocs/v2.php/apps/taskproc/api/v1/openapi': {
       get: { summary: 'This document (raw JSON, no OCS envelope)', responses: { '200': { description: 'OpenAPI 3.0 document' } } },
     },

@@ -29,7 +29,7 @@ ajv.addSchema(EXTENSIONS_OPENAPI, 'ext');
 const pointer = ['paths', `/ocs/v2.php${QUEUE}`, 'get', 'responses', '200', 'content', 'application/json', 'schema']
   .map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1'))
   .join('/');
-const validateAnswer = ajv.compile({ $ref: `ext#/${pointer}` });
+const validateAnswer = ajv.compile<any>({ $ref: `ext#/${pointer}` });
 
 /**
  * `GET /apps/taskproc/api/v1/queue` (issue 22): per type, the waiting tasks per priority and per
@@ -82,7 +82,7 @@ describe('GET /ocs/v{1,2}.php/apps/taskproc/api/v1/queue', () => {
   };
 
   /** A GET with a JSON body, which fetch cannot send. */
-  const getWithBody = (path: string, auth: string, body: unknown): Promise<{ status: number; json: any }> =>
+  const getWithBody = (path: string, auth: string, body: unknown): Promise<{ status: number; json: any; text: string }> =>
     new Promise((resolve, reject) => {
       const data = Buffer.from(JSON.stringify(body));
       const headers = { authorization: auth, 'OCS-APIRequest': 'true', 'content-type': 'application/json', 'content-length': String(data.length) };
@@ -90,7 +90,10 @@ describe('GET /ocs/v{1,2}.php/apps/taskproc/api/v1/queue', () => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(text), text });
+        });
       });
       req.on('error', reject);
       req.end(data);

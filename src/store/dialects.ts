@@ -33,6 +33,8 @@ export interface DialectCapabilities {
   isUniqueViolation(error: unknown): boolean;
   /** The larger-of-two function: SQLite's two-argument `max`, PostgreSQL's `greatest`. */
   readonly greatest: 'max' | 'greatest';
+  /** Whether a WITH clause may hold an INSERT … RETURNING (PostgreSQL; SQLite's CTEs are SELECTs only). */
+  readonly dataModifyingCte: boolean;
 }
 
 const errorCode = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
@@ -45,6 +47,7 @@ export const SQLITE_CAPABILITIES: DialectCapabilities = Object.freeze({
   // No statement time-out to lift: busy_timeout only bounds the wait for the write lock.
   migrationSession: null,
   greatest: 'max',
+  dataModifyingCte: false,
   isUniqueViolation: (error: unknown) => {
     const code = errorCode(error);
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
@@ -60,6 +63,7 @@ export const POSTGRES_CAPABILITIES: DialectCapabilities = Object.freeze({
   // The pool's statement_timeout (store/postgres.ts) is for requests; RESET returns to it.
   migrationSession: Object.freeze({ before: 'set statement_timeout = 0', after: 'reset statement_timeout' }),
   greatest: 'greatest',
+  dataModifyingCte: true,
   // unique_violation; a primary-key violation has the same SQLSTATE.
   isUniqueViolation: (error: unknown) => errorCode(error) === '23505',
 } as const);

@@ -227,9 +227,22 @@ export class KyselyTaskStore implements TaskStore {
   ) {}
 
   async createTask(task: NewTask): Promise<Task> {
-    const values = newTaskRow(task, await this.nextVtime(task.type, task.party ?? dispatchParty(task)));
-    // The row's keys are the insert's columns, so its values are the parameters in order.
-    const insert = this.insert.query(Object.values(values), () => this.db.insertInto('tasks').values(values).returning(TASK_COLUMNS));
+    const party = task.party ?? dispatchParty(task);
+    storableText(task.type);
+    // PostgreSQL: the vtime upsert and the insert are one statement (a data-modifying CTE), so a party's
+    // concurrent schedules take their vtimes and their ids in the same order: the second waits on the
+    // first's row of dispatch_parties until it commits, and only then draws its id. SQLite runs one
+    // statement at a time in call order, so two statements keep that order there.
+    const values = this.caps.dataModifyingCte ? newTaskRow(task, 0) : newTaskRow(task, await this.nextVtime(this.db, task.type, party));
+    const insert = this.caps.dataModifyingCte
+      ? this.db
+          .with('p', (db) => this.vtimeUpsert(db as unknown as Kysely<Database>, task.type, party))
+          .insertInto('tasks')
+          .values({ ...values, vtime: sql<number>`(select last_vtime from p)` })
+          .returning(TASK_COLUMNS)
+          .compile()
+      : // The row's keys are the insert's columns, so its values are the parameters in order.
+        this.insert.query(Object.values(values), () => this.db.insertInto('tasks').values(values).returning(TASK_COLUMNS));
     // A new id, but SQLite may hand out the id of a deleted last row again: forget that one.
     const row = await this.rows.changing(
       async () => (await this.db.executeQuery<TaskRow>(insert)).rows[0],
@@ -245,12 +258,11 @@ export class KyselyTaskStore implements TaskStore {
    * the others by its old share), nor, when the queue is empty, below the highest of any party. One
    * upsert, atomic on both databases, so concurrent schedules of one party never share a vtime.
    */
-  private async nextVtime(type: string, party: string): Promise<number> {
-    storableText(type);
+  private vtimeUpsert(db: Kysely<Database>, type: string, party: string) {
     // 1 = SCHEDULED as a literal, so the partial dispatch index serves the head's lookup.
     const start = sql<number>`coalesce((select vtime from tasks where status = 1 and type = ${type} order by priority desc, vtime, id limit 1), (select max(last_vtime) from dispatch_parties where type = ${type}), 0)`;
     const greatest = this.caps.greatest;
-    const row = await this.db
+    return db
       .insertInto('dispatch_parties')
       .values({ type, party, last_vtime: start })
       .onConflict((oc) =>
@@ -258,9 +270,11 @@ export class KyselyTaskStore implements TaskStore {
           last_vtime: sql<number>`${sql.raw(greatest)}(${eb.ref('dispatch_parties.last_vtime')} + 1, ${eb.ref('excluded.last_vtime')})`,
         })),
       )
-      .returning('last_vtime')
-      .executeTakeFirstOrThrow();
-    return Number(row.last_vtime);
+      .returning('last_vtime');
+  }
+
+  private async nextVtime(db: Kysely<Database>, type: string, party: string): Promise<number> {
+    return Number((await this.vtimeUpsert(db, type, party).executeTakeFirstOrThrow()).last_vtime);
   }
 
   async getTask(id: number): Promise<Task | undefined> {

@@ -154,7 +154,14 @@ async function runCommand(c: Command, argv: string[]): Promise<number> {
   let positionals: string[];
   try {
     const options = Object.fromEntries(Object.entries(c.options ?? {}).map(([k, o]) => [k, { type: o.type }]));
-    ({ values, positionals } = parseArgs({ args: argv, options: { ...CONFIG_FLAGS, ...options }, strict: true, allowPositionals: true }));
+    // A negative number ("tasktype:set-priority <type> -10") is an argument, not an option: Node's parser
+    // would take "-1" for flags. Such tokens are hidden from it and given back afterwards.
+    const NEG = '\u0000neg:';
+    const hidden = argv.map((a) => (/^-[0-9]+(\.[0-9]+)?$/.test(a) ? NEG + a : a));
+    const unhide = (v: string) => (v.startsWith(NEG) ? v.slice(NEG.length) : v);
+    const parsed = parseArgs({ args: hidden, options: { ...CONFIG_FLAGS, ...options }, strict: true, allowPositionals: true });
+    positionals = parsed.positionals.map(unhide);
+    values = Object.fromEntries(Object.entries(parsed.values).map(([k, v]) => [k, typeof v === 'string' ? unhide(v) : v]));
   } catch (err) {
     return usageError(c, parseArgsMessage(err));
   }

@@ -309,6 +309,7 @@ interface TaskTypeRow {
   enabled: boolean;
   providers: string[];
   preferredProvider: string | null;
+  priority: number;
 }
 
 describe('taskproc tasktype:*', () => {
@@ -326,6 +327,7 @@ describe('taskproc tasktype:*', () => {
         enabled: true,
         providers: ['taskproc:extractive:summary'],
         preferredProvider: 'taskproc:extractive:summary',
+        priority: 0,
       },
     );
     assert.deepEqual(rows.find((t) => t.id === 'core:text2image')?.providers, []);
@@ -386,7 +388,16 @@ describe('taskproc config:*', () => {
     const rows = json<{ key: string; value: unknown; isDefault: boolean }[]>(await cli(['config:list', '--output', 'json']));
     assert.deepEqual(
       rows.map((r) => r.key),
-      ['anonymous_access', 'guests_allowed', 'ratelimit_enabled', 'retention_seconds', 'provider_preferences', 'type_preferences'],
+      [
+        'anonymous_access',
+        'guests_allowed',
+        'ratelimit_enabled',
+        'retention_seconds',
+        'provider_preferences',
+        'type_preferences',
+        'type_priorities',
+        'exapp_priority_boost',
+      ],
     );
     assert.deepEqual(rows[0], { key: 'anonymous_access', value: true, isDefault: false });
     assert.deepEqual(rows[1], { key: 'guests_allowed', value: false, isDefault: true });

@@ -39,8 +39,8 @@ describe('taskproc tasktype:set-priority', () => {
 
   it('sets a type’s priority, says so, and lists it under PRIORITY', async () => {
     assert.equal((await priorities())['core:text2text'], 0, 'every type starts at 0');
-    // A negative number after `--`: without it the option parser takes "-7" for an option (exit 2).
-    const r = await cli(['tasktype:set-priority', 'core:text2image', '--', '-7']);
+    // A negative number is the argument it looks like, as the README writes it (no `--` needed).
+    const r = await cli(['tasktype:set-priority', 'core:text2image', '-7']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'Task type "core:text2image" now has priority -7 (was 0); 0 waiting tasks moved with it.');
     assert.equal((await priorities())['core:text2image'], -7);

@@ -122,6 +122,15 @@ const LEASE_CLEARED = { lease_owner: null, lease_expires_at: null } as const;
 const REQUEUED = { status: TASK_STATUS.SCHEDULED, output: null, ...LEASE_CLEARED } as const;
 
 /** The row a schedule inserts; its key order is the insert's column (and parameter) order. */
+/** A scheduled row (`tasks`) ahead of `me` in dispatch order: a higher priority; or the same and a lower vtime; or both the same and older. */
+function aheadOfMe(c: ExpressionBuilder<Database & { me: TasksTable }, 'tasks' | 'me'>) {
+  return c.or([
+    c('tasks.priority', '>', c.ref('me.priority')),
+    c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '<', c.ref('me.vtime'))]),
+    c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '=', c.ref('me.vtime')), c('tasks.id', '<', c.ref('me.id'))]),
+  ]);
+}
+
 /** Dispatch order: priority (higher first), then vtime, then age. */
 export function inDispatchOrder(a: Pick<Task, 'priority' | 'vtime' | 'id'>, b: Pick<Task, 'priority' | 'vtime' | 'id'>): number {
   return b.priority - a.priority || a.vtime - b.vtime || a.id - b.id;
@@ -672,8 +681,7 @@ export class KyselyTaskStore implements TaskStore {
           .where('id', '=', id)
           .where(scheduled)
           .as('mine'),
-        // Ahead in dispatch order: a higher priority; or the same, and a lower vtime; or both the same
-        // and older. Three ranges of the (type, priority DESC, vtime, id) index, each only the rows ahead.
+        // Three ranges of the (type, priority DESC, vtime, id) index, each only the rows ahead.
         eb
           .selectFrom('tasks as me')
           .select((e) =>
@@ -682,13 +690,7 @@ export class KyselyTaskStore implements TaskStore {
               .select((c) => c.fn.countAll<number | string>().as('n'))
               .where(scheduled)
               .where('type', 'in', types)
-              .where((c) =>
-                c.or([
-                  c('tasks.priority', '>', c.ref('me.priority')),
-                  c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '<', c.ref('me.vtime'))]),
-                  c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '=', c.ref('me.vtime')), c('tasks.id', '<', c.ref('me.id'))]),
-                ]),
-              )
+              .where(aheadOfMe)
               .as('n'),
           )
           .where('me.id', '=', id)
@@ -709,13 +711,7 @@ export class KyselyTaskStore implements TaskStore {
           .select((c) => c.fn.countAll<number | string>().as('n'))
           .where(scheduled)
           .where('type', '=', type)
-          .where((c) =>
-            c.or([
-              c('tasks.priority', '>', c.ref('me.priority')),
-              c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '<', c.ref('me.vtime'))]),
-              c.and([c('tasks.priority', '=', c.ref('me.priority')), c('tasks.vtime', '=', c.ref('me.vtime')), c('tasks.id', '<', c.ref('me.id'))]),
-            ]),
-          )
+          .where(aheadOfMe)
           .as('n'),
       )
       .where('me.id', '=', id)

@@ -10,6 +10,8 @@ export const SERVE_USAGE = `Usage: taskproc serve [--host H] [--port P] [--data-
                       [--offline-providers true|false] [--openai-base-url URL]
                       [--openai-api-key KEY] [--openai-model M] [--providers-config FILE]
                       [--log-level L] [--log-format json|pretty|auto] [--trust-proxy true|false] [--file-storage disk|database]
+                      [--metrics-token T] [--metrics-port P] [--partial-write-ms MS]
+                      [--event-streams-per-user N] [--event-streams-max N] [--event-heartbeat-seconds S]
 
 Starts the server. Every flag has an environment variable: TASKPROC_ and the flag's name in capitals
 with underscores (TASKPROC_PORT, TASKPROC_DATA_DIR, TASKPROC_MAX_WAIT, ...); flags win.`;

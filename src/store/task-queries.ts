@@ -237,7 +237,6 @@ export class KyselyTaskStore implements TaskStore {
 
   async createTask(task: NewTask): Promise<Task> {
     const party = task.party ?? dispatchParty(task);
-    storableText(task.type);
     // PostgreSQL: the vtime upsert and the insert are one statement (a data-modifying CTE), so a party's
     // concurrent schedules take their vtimes and their ids in the same order: the second waits on the
     // first's row of dispatch_parties until it commits, and only then draws its id. SQLite runs one
@@ -813,6 +812,9 @@ export class KyselyTaskStore implements TaskStore {
 
   async queueBreakdown(types: string[], maxParties: number): Promise<TypeQueue[]> {
     const only = [...new Set(types)];
+    // Checked here once: the three statements below run at once, and a refusal from each would leave
+    // two rejections nobody awaits.
+    refuseNulParameters(only);
     // Each count is its own statement over one status's partial index (status as a literal, see
     // inStatus): per priority an index-only read of the (type, priority DESC, vtime, id) dispatch
     // index; per party the same rows with their owner columns; running ones from the lease index.

@@ -24,6 +24,7 @@ const ALL = [
   '0006-blob-chunks',
   '0007-list-and-claim-indexes',
   '0008-prefer-streaming',
+  '0009-fair-dispatch',
 ];
 
 async function appliedMigrations(s: TestStore): Promise<string[]> {
@@ -40,7 +41,7 @@ for (const dialect of TEST_DIALECTS) {
         .filter((x) => s.schema === null || x.schema === s.schema)
         .map((x) => x.name)
         .sort();
-      assert.deepEqual(tables, ['app_passwords', 'blob_chunks', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
+      assert.deepEqual(tables, ['app_passwords', 'blob_chunks', 'dispatch_parties', 'exapp_providers', 'exapps', 'files', 'settings', 'tasks', 'users']);
       assert.deepEqual(await appliedMigrations(s), ALL);
 
       await s.store.migrate();

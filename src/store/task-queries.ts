@@ -237,10 +237,11 @@ export class KyselyTaskStore implements TaskStore {
 
   async createTask(task: NewTask): Promise<Task> {
     const party = task.party ?? dispatchParty(task);
-    // PostgreSQL: the vtime upsert and the insert are one statement (a data-modifying CTE), so a party's
-    // concurrent schedules take their vtimes and their ids in the same order: the second waits on the
-    // first's row of dispatch_parties until it commits, and only then draws its id. SQLite runs one
-    // statement at a time in call order, so two statements keep that order there.
+    // PostgreSQL: the vtime upsert and the insert are one statement (a data-modifying CTE): one commit,
+    // and a party's concurrent schedules take distinct vtimes in the order they get its row of
+    // dispatch_parties (the id may be drawn before that wait, so among schedules that overlap in time
+    // ids and vtimes may disagree; such requests have no age between them). SQLite runs one statement
+    // at a time in call order.
     const values = this.caps.dataModifyingCte ? newTaskRow(task, 0) : newTaskRow(task, await this.nextVtime(this.db, task.type, party));
     const insert = this.caps.dataModifyingCte
       ? this.db

@@ -72,8 +72,9 @@ const consumerSchedule = (c: HttpWorker, body: Record<string, unknown>) =>
 /**
  * Schedules `count` tasks through `clients`, `lanes` at a time; returns their ids, ascending.
  * Schedules that overlap in time have no age order between them: one party's concurrent schedules
- * may take their vtimes in another order than their ids (store/task-queries.ts createTask: the
- * vtime and the insert are two statements), so tests that assert age order schedule one at a time.
+ * may take their vtimes in another order than their ids (store/task-queries.ts createTask: on
+ * PostgreSQL the insert may draw its id before it waits for the party's row; on SQLite they are two
+ * statements), so tests that assert strict age order schedule one at a time.
  */
 async function scheduleMany(clients: HttpWorker[], count: number, body: Record<string, unknown> = {}, lanes = LANES): Promise<number[]> {
   const ids: number[] = [];
@@ -166,7 +167,8 @@ const BACKLOG = 2000;
  * done, C schedules one: it is among the first WORKERS + 1 claims sent after C's schedule answered.
  * (At most WORKERS claims are in flight when a task arrives, each takes one task, and only the
  * head of A's queue shares the newcomer's vtime and is older: so WORKERS + 1 is a strict bound.)
- * A's tasks come out in age order: the ones claimed are A's oldest, give or take one per other worker.
+ * A's tasks come out in age order: the ones claimed are A's oldest, give or take the LANES schedules
+ * that were in flight together (see scheduleMany) and one per other worker.
  */
 async function backlogThenNewcomer(nodes: TestServer[], backlog = BACKLOG): Promise<void> {
   const first = nodes[0] as TestServer;
@@ -201,10 +203,11 @@ async function backlogThenNewcomer(nodes: TestServer[], backlog = BACKLOG): Prom
     assert.equal(new Set(ids).size, ids.length, 'no task claimed twice');
     const aClaimed = claims.filter((k) => k.userId === a).map((k) => k.id);
     assert.ok(aClaimed.length >= 100, `A's tasks claimed: ${aClaimed.length}`);
-    // A's schedules ran LANES at a time; their ids and vtimes still rise together (one statement on
-    // PostgreSQL, call order on SQLite). Concurrent claims skip rows another claim has locked
-    // (SKIP LOCKED), so the claimed ones are A's oldest give or take one per other worker.
-    const newestAllowed = [...aIds].sort((x, y) => x - y)[aClaimed.length - 1 + WORKERS - 1] as number;
+    // A's schedules ran LANES at a time, and schedules that overlap in time have no age order between
+    // them (on PostgreSQL a statement may draw its id before it waits for the party's row, so their ids
+    // and vtimes may disagree); concurrent claims skip rows another claim has locked (SKIP LOCKED). So
+    // the claimed ones are A's oldest give or take the schedules in flight together and one per worker.
+    const newestAllowed = [...aIds].sort((x, y) => x - y)[aClaimed.length - 1 + LANES - 1 + WORKERS - 1] as number;
     assert.ok(
       aClaimed.every((id) => id <= newestAllowed),
       `the claimed tasks of A are A's oldest: age decides within a user (newest claimed ${Math.max(...aClaimed)}, allowed ${newestAllowed})`,

@@ -140,6 +140,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const providers = new ProviderRegistry();
   for (const p of opts.providers) providers.addInProcess(p);
   const settings = new SettingsService(store.settings, clock);
+  // The server's logger, for objects made before the server that builds it: each call goes to it then.
+  const lateLog = {
+    warn: (obj: object, msg: string) => server.log.warn(obj, msg),
+    info: (obj: object, msg: string) => server.log.info(obj, msg),
+    error: (obj: object, msg: string) => server.log.error(obj, msg),
+  };
   const events = new TaskEvents();
   const presence = new WorkerPresence();
   // Metrics only when they are served somewhere: otherwise nothing is counted or collected.
@@ -160,7 +166,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Without Redis, limits are per node; with it, shared, falling back to per node while it is down.
   const limiter: RateLimiter = redis
     ? new FallbackRateLimiter(new RedisRateLimiter(redis, clock), new MemoryRateLimiter(clock), {
-        log: { warn: (obj, msg) => server.log.warn(obj, msg), info: (obj, msg) => server.log.info(obj, msg) },
+        log: lateLog,
       })
     : new MemoryRateLimiter(clock);
   const files = createFileService(store, config, clock, counters);
@@ -171,7 +177,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     events,
     clock,
     writeMs: config.partialWriteMs,
-    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
+    log: lateLog,
   });
   const estimates = new QueueEstimator({
     store: store.tasks,
@@ -210,7 +216,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     clock,
     maxWaitSeconds: config.maxWait,
     minLeaseSeconds: config.leaseSeconds,
-    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
+    log: lateLog,
   });
 
   const feeds = new TaskFeeds({
@@ -220,7 +226,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     estimates,
     // Changes of this node and (on PostgreSQL) of the others arrive as events: the re-read is only a safety net.
     recheckMs: 5000,
-    log: { warn: (obj, msg) => server.log.warn(obj, msg) },
+    log: lateLog,
   });
   const streams = new EventStreams({
     feeds,
@@ -251,8 +257,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     trustProxy: config.trustProxy,
     linger: { bytes: config.lingerBytes, ms: config.lingerSeconds * 1000 },
     logger: loggerOptions(config),
-    log: { error: (obj, msg) => server.log.error(obj, msg) },
-    outages: new OutageReporter({ warn: (obj, msg) => server.log.warn(obj, msg) }, () => metrics?.databaseUnavailable()),
+    log: lateLog,
+    outages: new OutageReporter(lateLog, () => metrics?.databaseUnavailable()),
     ...(metrics && { observe: (method: string, route: string, status: number, seconds: number) => metrics.observeHttp(method, route, status, seconds) }),
   });
   if (metrics && config.metricsToken !== null) registerMetricsRoute(server, metrics, config.metricsToken);
